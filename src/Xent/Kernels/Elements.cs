@@ -1,0 +1,153 @@
+using System.Numerics;
+using System.Runtime.Intrinsics;
+using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace Xent.Kernels;
+
+/// <summary>Conversions between an element type T (float, double, Half, BFloat16) and its compute type TC
+/// (float for float, Half and BFloat16, since low precision accumulates in float32; double for double).</summary>
+/// <remarks>Every branch tests <c>typeof</c> against a value type, so the JIT keeps one of them per instantiation.</remarks>
+internal static class Elements
+{
+    public static bool IsSupported<T>() =>
+        typeof(T) == typeof(float) || typeof(T) == typeof(double) || typeof(T) == typeof(Half) || typeof(T) == typeof(BFloat16);
+
+    /// <summary>Whether T is already its compute type, so rows can be used in place.</summary>
+    public static bool IsCompute<T>() => typeof(T) == typeof(float) || typeof(T) == typeof(double);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TC ToCompute<T, TC>(T value)
+    {
+        if (typeof(T) == typeof(TC))
+        {
+            return Unsafe.As<T, TC>(ref value);
+        }
+
+        float f;
+        if (typeof(T) == typeof(Half))
+        {
+            f = (float)Unsafe.As<T, Half>(ref value);
+        }
+        else if (typeof(T) == typeof(BFloat16))
+        {
+            f = Unsafe.As<T, BFloat16>(ref value);
+        }
+        else if (typeof(T) == typeof(float))
+        {
+            f = Unsafe.As<T, float>(ref value);
+        }
+        else
+        {
+            double d = Unsafe.As<T, double>(ref value);
+            return Unsafe.As<double, TC>(ref d);
+        }
+
+        if (typeof(TC) == typeof(double))
+        {
+            double d = f;
+            return Unsafe.As<double, TC>(ref d);
+        }
+
+        return Unsafe.As<float, TC>(ref f);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static T FromCompute<T, TC>(TC value)
+    {
+        if (typeof(T) == typeof(TC))
+        {
+            return Unsafe.As<TC, T>(ref value);
+        }
+
+        if (typeof(T) == typeof(double))
+        {
+            double d = typeof(TC) == typeof(float) ? Unsafe.As<TC, float>(ref value) : Unsafe.As<TC, double>(ref value);
+            return Unsafe.As<double, T>(ref d);
+        }
+
+        // Narrow through float, as PyTorch converts its float accumulators.
+        float f = typeof(TC) == typeof(float) ? Unsafe.As<TC, float>(ref value) : (float)Unsafe.As<TC, double>(ref value);
+        if (typeof(T) == typeof(float))
+        {
+            return Unsafe.As<float, T>(ref f);
+        }
+
+        if (typeof(T) == typeof(Half))
+        {
+            Half h = (Half)f;
+            return Unsafe.As<Half, T>(ref h);
+        }
+
+        BFloat16 b = (BFloat16)f;
+        return Unsafe.As<BFloat16, T>(ref b);
+    }
+
+    /// <summary>Widens <paramref name="source"/> into <paramref name="destination"/> (same length).</summary>
+    public static void Widen<T, TC>(ReadOnlySpan<T> source, Span<TC> destination)
+        where T : unmanaged
+        where TC : unmanaged
+    {
+        if (typeof(T) == typeof(TC))
+        {
+            MemoryMarshal.Cast<T, TC>(source).CopyTo(destination);
+        }
+        else if (typeof(T) == typeof(Half) && typeof(TC) == typeof(float))
+        {
+            TensorPrimitives.ConvertToSingle(MemoryMarshal.Cast<T, Half>(source), MemoryMarshal.Cast<TC, float>(destination));
+        }
+        else if (typeof(T) == typeof(BFloat16) && typeof(TC) == typeof(float))
+        {
+            WidenBFloat16(MemoryMarshal.Cast<T, ushort>(source), MemoryMarshal.Cast<TC, uint>(destination));
+        }
+        else
+        {
+            for (int i = 0; i < source.Length; i++)
+            {
+                destination[i] = ToCompute<T, TC>(source[i]);
+            }
+        }
+    }
+
+    /// <summary>Narrows <paramref name="source"/> into <paramref name="destination"/> (same length), rounding to nearest even.</summary>
+    public static void Narrow<T, TC>(ReadOnlySpan<TC> source, Span<T> destination)
+        where T : unmanaged
+        where TC : unmanaged
+    {
+        if (typeof(T) == typeof(TC))
+        {
+            MemoryMarshal.Cast<TC, T>(source).CopyTo(destination);
+        }
+        else if (typeof(T) == typeof(Half) && typeof(TC) == typeof(float))
+        {
+            TensorPrimitives.ConvertToHalf(MemoryMarshal.Cast<TC, float>(source), MemoryMarshal.Cast<T, Half>(destination));
+        }
+        else
+        {
+            for (int i = 0; i < source.Length; i++)
+            {
+                destination[i] = FromCompute<T, TC>(source[i]);
+            }
+        }
+    }
+
+    /// <summary>bfloat16 is the upper half of a float: widening is a 16-bit shift, done 16 lanes at a time.</summary>
+    private static void WidenBFloat16(ReadOnlySpan<ushort> source, Span<uint> destination)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            for (; i <= source.Length - Vector256<ushort>.Count; i += Vector256<ushort>.Count)
+            {
+                Vector512<uint> wide = Vector512.WidenLower(Vector256.Create(source.Slice(i, Vector256<ushort>.Count)).ToVector512Unsafe());
+                (wide << 16).CopyTo(destination.Slice(i));
+            }
+        }
+
+        for (; i < source.Length; i++)
+        {
+            destination[i] = (uint)source[i] << 16;
+        }
+    }
+}

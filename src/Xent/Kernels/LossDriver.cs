@@ -1,0 +1,287 @@
+using System.Buffers;
+using System.Numerics;
+using System.Runtime.CompilerServices;
+
+namespace Xent.Kernels;
+
+/// <summary>Validates a call completely (shapes, lengths, options, every target) before any output is written, then
+/// runs the kernel and reduces its per-block partials in a fixed order.</summary>
+internal static unsafe class LossDriver
+{
+    public static void CheckElementType<T>(string paramName = "input")
+    {
+        if (!Elements.IsSupported<T>())
+        {
+            ThrowHelper.ThrowUnsupportedType(typeof(T), paramName);
+        }
+    }
+
+    public static void CheckTargetType<TTarget>()
+    {
+        if (typeof(TTarget) != typeof(long) && typeof(TTarget) != typeof(int) && typeof(TTarget) != typeof(byte) &&
+            typeof(TTarget) != typeof(sbyte) && typeof(TTarget) != typeof(short) && typeof(TTarget) != typeof(ushort) &&
+            typeof(TTarget) != typeof(uint))
+        {
+            ThrowHelper.ThrowUnsupportedType(typeof(TTarget), "target");
+        }
+    }
+
+    public static void CheckReduction(Reduction reduction)
+    {
+        if ((uint)reduction > (uint)Reduction.Sum)
+        {
+            ThrowHelper.ThrowInvalidReduction<int>(reduction);
+        }
+    }
+
+    public static void CheckSmoothing(double labelSmoothing)
+    {
+        // PyTorch checks only ε > 1 (a negative ε is silently ignored there); its message says [0, 1], so Xent holds to it.
+        if (!(labelSmoothing >= 0.0 && labelSmoothing <= 1.0))
+        {
+            ThrowHelper.ThrowLabelSmoothing(labelSmoothing);
+        }
+    }
+
+    public static void CheckOutputs(in LossGeometry g, Reduction reduction, int lossLength, long inputLength, int gradInputLength, int gradOutputLength)
+    {
+        long expected = Shapes.LossLength(g, reduction);
+        if (lossLength != 0 && lossLength != expected)
+        {
+            ThrowHelper.ThrowArgument($"'loss' has {lossLength} elements but reduction '{reduction.ToPyTorchString()}' produces {expected}.", "loss");
+        }
+
+        if (gradInputLength != 0 && gradInputLength != inputLength)
+        {
+            ThrowHelper.ThrowArgument($"'gradInput' has {gradInputLength} elements but the input has {inputLength}.", "gradInput");
+        }
+
+        if (gradOutputLength != 0 && gradOutputLength != expected)
+        {
+            ThrowHelper.ThrowArgument($"'gradOutput' has {gradOutputLength} elements but the loss it is the gradient of has {expected}.", "gradOutput");
+        }
+    }
+
+    /// <summary>NLL or cross-entropy with class-index targets. Returns the total weight (the mean's denominator).</summary>
+    public static double ClassTarget<T, TC, TTarget>(bool crossEntropy, in LossGeometry g, ReadOnlySpan<T> input,
+        ReadOnlySpan<TTarget> target, Span<T> loss, Reduction reduction, ReadOnlySpan<T> weight, long ignoreIndex,
+        double labelSmoothing, Span<T> gradInput, ReadOnlySpan<T> gradOutput)
+        where T : unmanaged
+        where TC : unmanaged, IFloatingPointIeee754<TC>
+        where TTarget : unmanaged, IBinaryInteger<TTarget>
+    {
+        TC[]? w = RentWeight<T, TC>(weight, out TC weightSum, g.C);
+        double[]? partials = null;
+        try
+        {
+            fixed (T* pInput = input)
+            fixed (TTarget* pTarget = target)
+            fixed (TC* pWeight = w)
+            fixed (T* pLoss = loss)
+            fixed (T* pGradInput = gradInput)
+            fixed (T* pGradOutput = gradOutput)
+            {
+                double totalWeight = TotalWeight(pTarget, g.Positions, g.C, ignoreIndex, w == null ? null : pWeight);
+                TC gradScale = GradScale<T, TC>(reduction, gradOutput, totalWeight);
+                bool reduced = reduction != Reduction.None;
+                T* perPosition = reduced || loss.IsEmpty ? null : pLoss;
+                T* upstream = reduced || gradOutput.IsEmpty ? null : pGradOutput;
+                double total;
+                if (crossEntropy)
+                {
+                    var rows = new SoftmaxRows<T, TC, TTarget>
+                    {
+                        Kind = RowKind.ClassTarget, G = g, Input = pInput, Target = pTarget,
+                        Weight = w == null ? null : pWeight, WeightSum = weightSum, IgnoreIndex = ignoreIndex,
+                        Smoothing = TC.CreateTruncating(labelSmoothing), Loss = perPosition,
+                        Output = gradInput.IsEmpty ? null : pGradInput, GradScale = gradScale, GradOutput = upstream,
+                    };
+                    rows.Plan();
+                    partials = reduced ? ArrayPool<double>.Shared.Rent((int)rows.Blocks) : null;
+                    fixed (double* pPartials = partials)
+                    {
+                        rows.Partials = pPartials;
+                        rows.Run();
+                        total = reduced ? PairwiseSum.Sum(new ReadOnlySpan<double>(pPartials, (int)rows.Blocks)) : 0;
+                    }
+                }
+                else
+                {
+                    var rows = new NllRows<T, TC, TTarget>
+                    {
+                        G = g, Input = pInput, Target = pTarget, Weight = w == null ? null : pWeight,
+                        IgnoreIndex = ignoreIndex, Loss = perPosition, GradInput = gradInput.IsEmpty ? null : pGradInput,
+                        GradScale = gradScale, GradOutput = upstream,
+                    };
+                    partials = reduced ? ArrayPool<double>.Shared.Rent((int)rows.Blocks) : null;
+                    fixed (double* pPartials = partials)
+                    {
+                        rows.Partials = pPartials;
+                        rows.Run();
+                        total = reduced ? PairwiseSum.Sum(new ReadOnlySpan<double>(pPartials, (int)rows.Blocks)) : 0;
+                    }
+                }
+
+                if (reduced && !loss.IsEmpty)
+                {
+                    // Mean over zero total weight is 0/0 = NaN, as in PyTorch (an empty batch included); a sum of nothing is 0.
+                    loss[0] = FromDouble<T>(reduction == Reduction.Mean ? total / totalWeight : total);
+                }
+
+                return totalWeight;
+            }
+        }
+        finally
+        {
+            if (w != null) ArrayPool<TC>.Shared.Return(w);
+            if (partials != null) ArrayPool<double>.Shared.Return(partials);
+        }
+    }
+
+    /// <summary>Cross-entropy with class-probability targets: the mean divides by N·d1…dK, not by weights.</summary>
+    public static void ProbabilityTarget<T, TC>(in LossGeometry g, ReadOnlySpan<T> input, ReadOnlySpan<T> target,
+        Span<T> loss, Reduction reduction, ReadOnlySpan<T> weight, double labelSmoothing, Span<T> gradInput,
+        ReadOnlySpan<T> gradOutput)
+        where T : unmanaged
+        where TC : unmanaged, IFloatingPointIeee754<TC>
+    {
+        TC[]? w = RentWeight<T, TC>(weight, out TC weightSum, g.C);
+        double[]? partials = null;
+        try
+        {
+            fixed (T* pInput = input)
+            fixed (T* pTarget = target)
+            fixed (TC* pWeight = w)
+            fixed (T* pLoss = loss)
+            fixed (T* pGradInput = gradInput)
+            fixed (T* pGradOutput = gradOutput)
+            {
+                // PyTorch: numel == 0 gives NaN for the mean, else the sum over numel / C positions.
+                double denominator = g.Elements == 0 ? 0 : g.Positions;
+                TC gradScale = GradScale<T, TC>(reduction, gradOutput, denominator);
+                bool reduced = reduction != Reduction.None;
+                var rows = new SoftmaxRows<T, TC, byte>
+                {
+                    Kind = RowKind.ProbabilityTarget, G = g, Input = pInput, ProbTarget = pTarget,
+                    Weight = w == null ? null : pWeight, WeightSum = weightSum, Smoothing = TC.CreateTruncating(labelSmoothing),
+                    Loss = reduced || loss.IsEmpty ? null : pLoss, Output = gradInput.IsEmpty ? null : pGradInput,
+                    GradScale = gradScale, GradOutput = reduced || gradOutput.IsEmpty ? null : pGradOutput,
+                };
+                rows.Plan();
+                partials = reduced ? ArrayPool<double>.Shared.Rent((int)rows.Blocks) : null;
+                fixed (double* pPartials = partials)
+                {
+                    rows.Partials = pPartials;
+                    rows.Run();
+                    if (reduced && !loss.IsEmpty)
+                    {
+                        double total = PairwiseSum.Sum(new ReadOnlySpan<double>(pPartials, (int)rows.Blocks));
+                        loss[0] = FromDouble<T>(reduction == Reduction.Mean ? total / denominator : total);
+                    }
+                }
+            }
+        }
+        finally
+        {
+            if (w != null) ArrayPool<TC>.Shared.Return(w);
+            if (partials != null) ArrayPool<double>.Shared.Return(partials);
+        }
+    }
+
+    /// <summary>Log-softmax over the middle axis of (outer, C, inner).</summary>
+    public static void LogSoftmax<T, TC>(in LossGeometry g, ReadOnlySpan<T> input, Span<T> output)
+        where T : unmanaged
+        where TC : unmanaged, IFloatingPointIeee754<TC>
+    {
+        fixed (T* pInput = input)
+        fixed (T* pOutput = output)
+        {
+            var rows = new SoftmaxRows<T, TC, byte> { Kind = RowKind.LogSoftmax, G = g, Input = pInput, Output = pOutput };
+            rows.Run();
+        }
+    }
+
+    /// <summary>The pre-pass: checks every target (ignore_index first, then bounds, as LossNLL.cpp) and sums the
+    /// weights of the non-ignored ones in double, before any parallel work or output.</summary>
+    private static double TotalWeight<TTarget, TC>(TTarget* target, long count, int classes, long ignoreIndex, TC* weight)
+        where TTarget : unmanaged, IBinaryInteger<TTarget>
+        where TC : unmanaged, IFloatingPointIeee754<TC>
+    {
+        double total = 0;
+        long valid = 0;
+        for (long p = 0; p < count; p++)
+        {
+            long t = long.CreateTruncating(target[p]);
+            if (t == ignoreIndex)
+            {
+                continue;
+            }
+
+            if ((ulong)t >= (ulong)classes)
+            {
+                ThrowHelper.ThrowTargetOutOfBounds(t);
+            }
+
+            valid++;
+            if (weight != null)
+            {
+                total += double.CreateTruncating(weight[t]);
+            }
+        }
+
+        return weight == null ? valid : total;
+    }
+
+    private static TC GradScale<T, TC>(Reduction reduction, ReadOnlySpan<T> gradOutput, double denominator)
+        where TC : unmanaged, IFloatingPointIeee754<TC>
+    {
+        if (reduction == Reduction.None)
+        {
+            return TC.One;
+        }
+
+        TC upstream = gradOutput.IsEmpty ? TC.One : Elements.ToCompute<T, TC>(gradOutput[0]);
+        return reduction == Reduction.Mean ? upstream / TC.CreateTruncating(denominator) : upstream;
+    }
+
+    /// <summary>Weights are rounded to T first (PyTorch's weight has the input's dtype), then widened.</summary>
+    private static TC[]? RentWeight<T, TC>(ReadOnlySpan<T> weight, out TC weightSum, int classes)
+        where T : unmanaged
+        where TC : unmanaged, IFloatingPointIeee754<TC>
+    {
+        if (weight.IsEmpty)
+        {
+            weightSum = TC.CreateTruncating(classes);
+            return null;
+        }
+
+        TC[] w = ArrayPool<TC>.Shared.Rent(weight.Length);
+        Elements.Widen(weight, w.AsSpan(0, weight.Length));
+        TC sum = TC.Zero;
+        foreach (TC v in w.AsSpan(0, weight.Length))
+        {
+            sum += v;
+        }
+
+        weightSum = sum;
+        return w;
+    }
+
+    public static T FromDouble<T>(double value)
+    {
+        if (typeof(T) == typeof(double))
+        {
+            return Unsafe.As<double, T>(ref value);
+        }
+
+        if (typeof(T) == typeof(Half))
+        {
+            // Straight from double, so the result is the exact answer rounded once.
+            Half h = (Half)value;
+            return Unsafe.As<Half, T>(ref h);
+        }
+
+        float f = (float)value;
+        return Elements.FromCompute<T, float>(f);
+    }
+}

@@ -1,0 +1,367 @@
+using System.Buffers;
+using System.Numerics;
+using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using Xent.Threading;
+
+namespace Xent.Kernels;
+
+/// <summary>What a softmax row computes.</summary>
+internal enum RowKind
+{
+    /// <summary>Cross-entropy with a class index per position (label smoothing and weights included).</summary>
+    ClassTarget,
+
+    /// <summary>Cross-entropy with a probability per class and position.</summary>
+    ProbabilityTarget,
+
+    /// <summary>Log-softmax alone, written to the output.</summary>
+    LogSoftmax,
+}
+
+/// <summary>The softmax-based kernels: cross-entropy (both target kinds) and log-softmax, forward and backward in one
+/// pass over each row. Input is viewed as (N, C, D); for D = 1 each row is contiguous and used in place; for D &gt; 1 a
+/// tile of positions is gathered into rows, so every kernel sees contiguous classes.</summary>
+/// <remarks>
+/// Per position, with m = max_c x_c, d_c = x_c − m, s = Σ_c exp(d_c) and log-probabilities logp_c = d_c − log s:
+/// 1. class target t, smoothing ε, weights w (W = Σ_c w_c, or C without weights):
+///    loss = (1 − ε)·w_t·(log s − d_t) + (ε/C)·(W·log s − Σ_c w_c·d_c)   (LossNLL.cpp's (1−ε)·nll + ε/C·smooth);
+///    ∂loss/∂x_c = g·(p_c·A − (ε/C)·w_c − [c = t]·(1 − ε)·w_t), A = (1 − ε)·w_t + (ε/C)·W, p_c = exp(d_c)/s.
+/// 2. probabilities t, t'_c = (1 − ε)·t_c + ε/C, u_c = w_c·t'_c, Q = Σ_c u_c:
+///    loss = Q·log s − Σ_c u_c·d_c;  ∂loss/∂x_c = g·(p_c·Q − u_c).
+/// g is the upstream gradient times the reduction's scale. Sums over d_c (all ≤ 0) instead of over x_c avoid the
+/// cancellation of Σ x_c − C·lse when the logits are large.
+/// </remarks>
+internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
+    where T : unmanaged
+    where TC : unmanaged, IFloatingPointIeee754<TC>
+    where TTarget : unmanaged, IBinaryInteger<TTarget>
+{
+    /// <summary>About this many compute elements per tile when D &gt; 1: 32 KiB of floats, so a tile, its
+    /// gradient and its transposed source stay in L2.</summary>
+    private const long TileElements = 1 << 13;
+
+    /// <summary>About this many elements per block when D = 1 (whole rows): small enough to balance two to
+    /// sixteen cores, large enough that the per-block bookkeeping is negligible.</summary>
+    private const long BlockElements = 1 << 15;
+
+    public RowKind Kind;
+    public LossGeometry G;
+    public T* Input;
+    public TTarget* Target;
+    public T* ProbTarget;
+    public TC* Weight;
+    public TC WeightSum;
+    public long IgnoreIndex;
+    public TC Smoothing;
+    public T* Loss;
+    public T* Output;
+    public TC GradScale;
+    public T* GradOutput;
+    public double* Partials;
+
+    private long _rowsPerBlock;
+    private long _tileWidth;
+    private long _tilesPerBatch;
+
+    public long Blocks
+    {
+        get
+        {
+            if (G.D == 1)
+            {
+                return (G.N + _rowsPerBlock - 1) / _rowsPerBlock;
+            }
+
+            return G.N * _tilesPerBatch;
+        }
+    }
+
+    /// <summary>Fixes the block boundaries from the shape alone, so results do not depend on the thread count.</summary>
+    public void Plan()
+    {
+        long c = Math.Max(1, G.C);
+        _rowsPerBlock = Math.Max(1, BlockElements / c);
+        _tileWidth = Math.Clamp(TileElements / c, 1, Math.Max(1, G.D));
+        _tilesPerBatch = (G.D + _tileWidth - 1) / _tileWidth;
+    }
+
+    public void Run()
+    {
+        Plan();
+        BlockParallel.For(Blocks, G.Elements, ref this);
+    }
+
+    public void Execute(long start, long end)
+    {
+        int c = G.C;
+        bool inPlace = G.D == 1 && typeof(T) == typeof(TC);
+        int rowElements = G.D == 1 ? c : checked((int)(_tileWidth * c));
+        TC[]? xs = inPlace ? null : ArrayPool<TC>.Shared.Rent(rowElements);
+        TC[]? ts = inPlace || Kind != RowKind.ProbabilityTarget ? null : ArrayPool<TC>.Shared.Rent(rowElements);
+        TC[]? gs = inPlace || Output == null ? null : ArrayPool<TC>.Shared.Rent(rowElements);
+        TC[] tmp = ArrayPool<TC>.Shared.Rent(Math.Max(1, c));
+        TC[] tmp2 = ArrayPool<TC>.Shared.Rent(Math.Max(1, c));
+        try
+        {
+            for (long block = start; block < end; block++)
+            {
+                double partial = G.D == 1
+                    ? RowBlock(block, xs, ts, gs, tmp, tmp2)
+                    : TileBlock(block, xs!, ts, gs, tmp, tmp2);
+                if (Partials != null)
+                {
+                    Partials[block] = partial;
+                }
+            }
+        }
+        finally
+        {
+            if (xs != null) ArrayPool<TC>.Shared.Return(xs);
+            if (ts != null) ArrayPool<TC>.Shared.Return(ts);
+            if (gs != null) ArrayPool<TC>.Shared.Return(gs);
+            ArrayPool<TC>.Shared.Return(tmp);
+            ArrayPool<TC>.Shared.Return(tmp2);
+        }
+    }
+
+    private double RowBlock(long block, TC[]? xs, TC[]? ts, TC[]? gs, TC[] tmp, TC[] tmp2)
+    {
+        int c = G.C;
+        long r0 = block * _rowsPerBlock;
+        long r1 = Math.Min(G.N, r0 + _rowsPerBlock);
+        double partial = 0;
+        for (long r = r0; r < r1; r++)
+        {
+            T* src = Input + r * c;
+            Span<TC> x;
+            Span<TC> t = default;
+            Span<TC> dst = default;
+            if (xs == null)
+            {
+                x = new Span<TC>(src, c);
+                if (Kind == RowKind.ProbabilityTarget)
+                {
+                    t = new Span<TC>(ProbTarget + r * c, c);
+                }
+
+                if (Output != null)
+                {
+                    dst = new Span<TC>(Output + r * c, c);
+                }
+            }
+            else
+            {
+                x = xs.AsSpan(0, c);
+                Elements.Widen(new ReadOnlySpan<T>(src, c), x);
+                if (ts != null)
+                {
+                    t = ts.AsSpan(0, c);
+                    Elements.Widen(new ReadOnlySpan<T>(ProbTarget + r * c, c), t);
+                }
+
+                if (gs != null)
+                {
+                    dst = gs.AsSpan(0, c);
+                }
+            }
+
+            partial += double.CreateTruncating(Row(r, x, t, dst, tmp, tmp2));
+            if (gs != null)
+            {
+                Elements.Narrow(dst, new Span<T>(Output + r * c, c));
+            }
+        }
+
+        return partial;
+    }
+
+    private double TileBlock(long block, TC[] xs, TC[]? ts, TC[]? gs, TC[] tmp, TC[] tmp2)
+    {
+        int c = G.C;
+        long d = G.D;
+        long n = block / _tilesPerBatch;
+        long j0 = block % _tilesPerBatch * _tileWidth;
+        int width = (int)Math.Min(_tileWidth, d - j0);
+        Gather(Input, n, j0, width, xs);
+        if (ts != null)
+        {
+            Gather(ProbTarget, n, j0, width, ts);
+        }
+
+        double partial = 0;
+        for (int b = 0; b < width; b++)
+        {
+            Span<TC> x = xs.AsSpan(b * c, c);
+            Span<TC> t = ts == null ? default : ts.AsSpan(b * c, c);
+            Span<TC> dst = gs == null ? default : gs.AsSpan(b * c, c);
+            partial += double.CreateTruncating(Row(n * d + j0 + b, x, t, dst, tmp, tmp2));
+        }
+
+        if (gs != null)
+        {
+            for (long k = 0; k < c; k++)
+            {
+                T* o = Output + ((n * c + k) * d + j0);
+                for (int b = 0; b < width; b++)
+                {
+                    o[b] = Elements.FromCompute<T, TC>(gs[b * c + k]);
+                }
+            }
+        }
+
+        return partial;
+    }
+
+    /// <summary>Copies the (C × width) tile at (n, ·, j0) into rows of C compute elements, one per position.</summary>
+    private readonly void Gather(T* source, long n, long j0, int width, TC[] rows)
+    {
+        int c = G.C;
+        long d = G.D;
+        for (long k = 0; k < c; k++)
+        {
+            T* s = source + ((n * c + k) * d + j0);
+            for (int b = 0; b < width; b++)
+            {
+                rows[b * c + k] = Elements.ToCompute<T, TC>(s[b]);
+            }
+        }
+    }
+
+    /// <summary>One position: returns its loss (0 for log-softmax and ignored positions) and writes the per-position
+    /// loss and the row's gradient (or log-probabilities) where asked.</summary>
+    private readonly TC Row(long position, Span<TC> x, Span<TC> t, Span<TC> dst, TC[] tmp, TC[] tmp2)
+    {
+        int c = G.C;
+        TC loss = TC.Zero;
+        if (Kind == RowKind.ClassTarget)
+        {
+            long target = long.CreateTruncating(Target[position]);
+            if (target == IgnoreIndex)
+            {
+                // An ignored position contributes nothing, even where its logits are NaN or Inf.
+                dst.Clear();
+            }
+            else
+            {
+                loss = ClassRow(x, (int)target, dst.IsEmpty ? tmp.AsSpan(0, c) : dst, !dst.IsEmpty, Upstream(position));
+            }
+        }
+        else if (c > 0)
+        {
+            if (Kind == RowKind.ProbabilityTarget)
+            {
+                loss = ProbabilityRow(x, t, dst.IsEmpty ? tmp.AsSpan(0, c) : dst, tmp2.AsSpan(0, c), !dst.IsEmpty, Upstream(position));
+            }
+            else
+            {
+                TC m = TensorPrimitives.Max<TC>(x);
+                TensorPrimitives.Subtract(x, m, dst);
+                TC logS = TC.Log(SumExp(dst, tmp.AsSpan(0, c)));
+                TensorPrimitives.Subtract(dst, logS, dst);
+            }
+        }
+
+        if (Loss != null)
+        {
+            Loss[position] = Elements.FromCompute<T, TC>(loss);
+        }
+
+        return loss;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private readonly TC Upstream(long position) =>
+        GradOutput == null ? GradScale : GradScale * Elements.ToCompute<T, TC>(GradOutput[position]);
+
+    private readonly TC ClassRow(Span<TC> x, int target, Span<TC> e, bool writeGradient, TC g)
+    {
+        int c = G.C;
+        TC eps = Smoothing;
+        TC m = TensorPrimitives.Max<TC>(x);
+        TensorPrimitives.Subtract(x, m, e);
+        TC dt = e[target];
+        TC sumWd = TC.Zero;
+        ReadOnlySpan<TC> w = Weight == null ? default : new ReadOnlySpan<TC>(Weight, c);
+        if (eps != TC.Zero)
+        {
+            sumWd = Weight == null ? TensorPrimitives.Sum<TC>(e) : TensorPrimitives.Dot<TC>(w, e);
+        }
+
+        TensorPrimitives.Exp<TC>(e, e);
+        TC s = TensorPrimitives.Sum<TC>(e);
+        TC logS = TC.Log(s);
+        TC wt = Weight == null ? TC.One : Weight[target];
+        TC loss = wt * (logS - dt);
+        TC epsOverC = eps / TC.CreateTruncating(c);
+        if (eps != TC.Zero)
+        {
+            loss = (TC.One - eps) * loss + epsOverC * (WeightSum * logS - sumWd);
+        }
+
+        if (writeGradient)
+        {
+            TC a = (TC.One - eps) * wt + epsOverC * WeightSum;
+            TensorPrimitives.Multiply<TC>(e, g * a / s, e);
+            if (eps != TC.Zero)
+            {
+                if (Weight == null)
+                {
+                    TensorPrimitives.Subtract<TC>(e, g * epsOverC, e);
+                }
+                else
+                {
+                    TensorPrimitives.MultiplyAdd<TC>(w, -(g * epsOverC), e, e);
+                }
+            }
+
+            e[target] -= g * (TC.One - eps) * wt;
+        }
+
+        return loss;
+    }
+
+    private readonly TC ProbabilityRow(Span<TC> x, Span<TC> t, Span<TC> e, Span<TC> u, bool writeGradient, TC g)
+    {
+        int c = G.C;
+        TC eps = Smoothing;
+        TC m = TensorPrimitives.Max<TC>(x);
+        TensorPrimitives.Subtract(x, m, e);
+
+        // u = w ⊙ t', t' = t·(1 − ε) + ε/C (PyTorch applies the smoothing only when ε > 0).
+        if (eps != TC.Zero)
+        {
+            TensorPrimitives.Multiply<TC>(t, TC.One - eps, u);
+            TensorPrimitives.Add<TC>(u, eps / TC.CreateTruncating(c), u);
+        }
+        else
+        {
+            t.CopyTo(u);
+        }
+
+        if (Weight != null)
+        {
+            TensorPrimitives.Multiply<TC>(u, new ReadOnlySpan<TC>(Weight, c), u);
+        }
+
+        TC q = TensorPrimitives.Sum<TC>(u);
+        TC ud = TensorPrimitives.Dot<TC>(u, e);
+        TensorPrimitives.Exp<TC>(e, e);
+        TC s = TensorPrimitives.Sum<TC>(e);
+        TC loss = q * TC.Log(s) - ud;
+        if (writeGradient)
+        {
+            TensorPrimitives.Multiply<TC>(e, g * q / s, e);
+            TensorPrimitives.MultiplyAdd<TC>(u, -g, e, e);
+        }
+
+        return loss;
+    }
+
+    private static TC SumExp(ReadOnlySpan<TC> d, Span<TC> scratch)
+    {
+        TensorPrimitives.Exp<TC>(d, scratch);
+        return TensorPrimitives.Sum<TC>(scratch);
+    }
+}

@@ -1,0 +1,28 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Globalization;
+
+namespace Xent;
+
+/// <summary>One-line throw helpers, so the callers stay small and the messages stay PyTorch's.</summary>
+internal static class ThrowHelper
+{
+    [DoesNotReturn]
+    public static void ThrowArgument(string message, string paramName) => throw new ArgumentException(message, paramName);
+
+    [DoesNotReturn]
+    public static void ThrowTargetOutOfBounds(long target, string paramName = "target") =>
+        throw new ArgumentOutOfRangeException(paramName, $"Target {target} is out of bounds.");
+
+    [DoesNotReturn]
+    public static void ThrowLabelSmoothing(double labelSmoothing) =>
+        throw new ArgumentOutOfRangeException("labelSmoothing",
+            "label_smoothing must be between 0.0 and 1.0. Got: " + labelSmoothing.ToString("R", CultureInfo.InvariantCulture));
+
+    [DoesNotReturn]
+    public static T ThrowInvalidReduction<T>(Reduction reduction) =>
+        throw new ArgumentOutOfRangeException("reduction", $"{(int)reduction} is not a valid value for reduction");
+
+    [DoesNotReturn]
+    public static void ThrowUnsupportedType(Type type, string paramName) =>
+        throw new NotSupportedException($"Element type {type.Name} of '{paramName}' is not supported; use float, double, Half or BFloat16 for inputs and byte, sbyte, short, ushort, int, uint or long for class targets.");
+}
