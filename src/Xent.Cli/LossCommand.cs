@@ -1,0 +1,261 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Numerics;
+using Xent.Cli.Npy;
+
+namespace Xent.Cli;
+
+internal enum LossKind
+{
+    Nll,
+    CrossEntropy,
+}
+
+/// <summary><c>xent nll</c> and <c>xent cross-entropy</c>: read .npy files, call the library, write .npy files.</summary>
+internal static class LossCommand
+{
+    private sealed record Settings(
+        LossKind Kind, string Input, string Target, string? Weight, long IgnoreIndex, Reduction Reduction,
+        double LabelSmoothing, string? Out, string? Grad, string? LogProb);
+
+    public static Command Create(LossKind kind, TextWriter stdout)
+    {
+        bool ce = kind == LossKind.CrossEntropy;
+        var command = new Command(ce ? "cross-entropy" : "nll", ce
+            ? "Cross-entropy of logits INPUT against class indices (integer TARGET) or class probabilities (float TARGET)."
+            : "Negative log-likelihood of log-probabilities INPUT against class indices TARGET.");
+        var input = new Argument<string>("INPUT") { Description = "Input .npy: float16, float32 or float64, shape (C), (N, C) or (N, C, d1, ..., dK)." };
+        var target = new Argument<string>("TARGET") { Description = "Target .npy: int64, int32 or uint8 class indices" + (ce ? ", or floats of the input's shape (probabilities)." : ".") };
+        var weight = new Option<string?>("--weight") { Description = "Class weights .npy, shape (C).", HelpName = "W.npy" };
+        var ignoreIndex = new Option<long>("--ignore-index") { Description = "Target value that contributes nothing (any integer).", DefaultValueFactory = _ => -100, HelpName = "N" };
+        var reduction = new Option<string>("--reduction") { Description = "none, mean or sum.", DefaultValueFactory = _ => "mean", HelpName = "none|mean|sum" };
+        reduction.AcceptOnlyFromAmong("none", "mean", "sum");
+        var labelSmoothing = new Option<double>("--label-smoothing") { Description = "Label smoothing in [0, 1].", DefaultValueFactory = _ => 0.0, HelpName = "F" };
+        var output = new Option<string?>("--out") { Description = "Write the loss here (.npy, the input's dtype).", HelpName = "LOSS.npy" };
+        var grad = new Option<string?>("--grad") { Description = "Write the gradient of the loss (of the sum of losses for none) w.r.t. the input here.", HelpName = "GRAD.npy" };
+        var logProb = new Option<string?>("--log-prob") { Description = "Write the log-softmax of the input here.", HelpName = "LOGP.npy" };
+
+        command.Arguments.Add(input);
+        command.Arguments.Add(target);
+        command.Options.Add(weight);
+        command.Options.Add(ignoreIndex);
+        command.Options.Add(reduction);
+        if (ce)
+        {
+            command.Options.Add(labelSmoothing);
+        }
+
+        command.Options.Add(output);
+        command.Options.Add(grad);
+        if (ce)
+        {
+            command.Options.Add(logProb);
+        }
+
+        command.SetAction(parsed =>
+        {
+            var settings = new Settings(kind, parsed.GetValue(input)!, parsed.GetValue(target)!, parsed.GetValue(weight),
+                parsed.GetValue(ignoreIndex), Reductions.Parse(parsed.GetValue(reduction)!),
+                ce ? parsed.GetValue(labelSmoothing) : 0.0, parsed.GetValue(output), parsed.GetValue(grad),
+                ce ? parsed.GetValue(logProb) : null);
+            return Execute(settings, stdout);
+        });
+        return command;
+    }
+
+    private static int Execute(Settings s, TextWriter stdout)
+    {
+        foreach (string? path in new[] { s.Out, s.Grad, s.LogProb })
+        {
+            CheckOutputPath(path);
+        }
+
+        NpyArray input = ReadNpy(s.Input, "input");
+        NpyArray target = ReadNpy(s.Target, "target");
+        NpyArray? weight = s.Weight is null ? null : ReadNpy(s.Weight, "weight");
+        if (weight is not null && (!weight.IsFloat || weight.Shape.Length != 1))
+        {
+            throw new CliException($"weight must be a 1-D float array, got {CliFormat.Describe(weight)} in {s.Weight}");
+        }
+
+        return input.DType switch
+        {
+            NpyDType.Float16 => Run<Half>(s, input, target, weight, stdout),
+            NpyDType.Float32 => Run<float>(s, input, target, weight, stdout),
+            NpyDType.Float64 => Run<double>(s, input, target, weight, stdout),
+            _ => throw new CliException($"input must hold float16, float32 or float64 values, got {CliFormat.Describe(input)} in {s.Input}"),
+        };
+    }
+
+    private static int Run<T>(Settings s, NpyArray input, NpyArray target, NpyArray? weight, TextWriter stdout)
+        where T : unmanaged
+    {
+        nint[] inputShape = ToNint(input.Shape);
+        ReadOnlySpan<T> x = input.AsSpan<T>();
+        T[] w = weight is null ? [] : Convert<T>(weight);
+        bool reduced = s.Reduction != Reduction.None;
+        T[] grad = s.Grad is null ? [] : new T[x.Length];
+        T[] loss;
+        long[] lossShape;
+        string targetKind;
+
+        if (target.IsInteger)
+        {
+            nint[] targetShape = ToNint(target.Shape);
+            loss = new T[reduced || input.Shape.Length == 1 ? 1 : target.Count];
+            lossShape = reduced || input.Shape.Length == 1 ? [] : target.Shape;
+            targetKind = "class indices";
+            switch (target.DType)
+            {
+                case NpyDType.Int64: Compute(s, x, inputShape, target.AsSpan<long>(), targetShape, loss, w, grad); break;
+                case NpyDType.Int32: Compute(s, x, inputShape, target.AsSpan<int>(), targetShape, loss, w, grad); break;
+                case NpyDType.UInt8: Compute(s, x, inputShape, target.AsSpan<byte>(), targetShape, loss, w, grad); break;
+                default: throw new CliException($"class targets must be int64, int32 or uint8, got {CliFormat.Describe(target)} in {s.Target}");
+            }
+        }
+        else if (target.IsFloat)
+        {
+            if (s.Kind == LossKind.Nll)
+            {
+                throw new CliException($"nll needs integer class indices as target, got {CliFormat.Describe(target)} in {s.Target}");
+            }
+
+            if (!target.Shape.AsSpan().SequenceEqual(input.Shape))
+            {
+                throw new CliException($"a float target holds class probabilities and must have the input's shape {CliFormat.ShapeString(input.Shape)}, got {CliFormat.ShapeString(target.Shape)}");
+            }
+
+            lossShape = reduced || input.Shape.Length == 1 ? [] : [input.Shape[0], .. input.Shape[2..]];
+            loss = new T[CliFormat.Count(lossShape)];
+            targetKind = "class probabilities";
+            Functional.CrossEntropy<T>(x, inputShape, Convert<T>(target), loss, s.Reduction, w, s.LabelSmoothing, grad, default, s.IgnoreIndex);
+        }
+        else
+        {
+            throw new CliException($"target must hold integer class indices or float probabilities, got {CliFormat.Describe(target)} in {s.Target}");
+        }
+
+        T[] logProb = [];
+        if (s.LogProb is not null)
+        {
+            logProb = new T[x.Length];
+            Functional.LogSoftmax<T>(x, inputShape, input.Shape.Length == 1 ? 0 : 1, logProb);
+        }
+
+        if (s.Out is not null) NpyWriter.Write<T>(s.Out, loss, lossShape);
+        if (s.Grad is not null) NpyWriter.Write<T>(s.Grad, grad, input.Shape);
+        if (s.LogProb is not null) NpyWriter.Write<T>(s.LogProb, logProb, input.Shape);
+
+        stdout.WriteLine($"{(s.Kind == LossKind.Nll ? "nll" : "cross-entropy")}: input {CliFormat.ShapeString(input.Shape)} {input.DType.ToString().ToLowerInvariant()}, " +
+            $"target {CliFormat.ShapeString(target.Shape)} {target.DType.ToString().ToLowerInvariant()} ({targetKind})");
+        stdout.WriteLine($"  reduction {s.Reduction.ToPyTorchString()}, ignore_index {s.IgnoreIndex}" +
+            (weight is null ? string.Empty : $", weight {CliFormat.ShapeString(weight.Shape)}") +
+            (s.Kind == LossKind.CrossEntropy ? $", label_smoothing {s.LabelSmoothing.ToString(CultureInfo.InvariantCulture)}" : string.Empty));
+        stdout.WriteLine($"  loss {CliFormat.ShapeString(lossShape)} = {Preview(loss)}");
+        return ExitCodes.Success;
+    }
+
+    private static void Compute<T, TTarget>(Settings s, ReadOnlySpan<T> x, nint[] inputShape, ReadOnlySpan<TTarget> target,
+        nint[] targetShape, T[] loss, T[] weight, T[] grad)
+        where T : unmanaged
+        where TTarget : unmanaged, IBinaryInteger<TTarget>
+    {
+        if (s.Kind == LossKind.Nll)
+        {
+            Functional.NllLoss(x, inputShape, target, targetShape, loss, s.Reduction, weight, s.IgnoreIndex, grad);
+        }
+        else
+        {
+            Functional.CrossEntropy(x, inputShape, target, targetShape, loss, s.Reduction, weight, s.IgnoreIndex, s.LabelSmoothing, grad);
+        }
+    }
+
+    private static NpyArray ReadNpy(string path, string what)
+    {
+        if (Directory.Exists(path))
+        {
+            throw new CliException($"{what} '{path}' is a directory, not a .npy file");
+        }
+
+        if (!File.Exists(path))
+        {
+            throw new CliException($"{what} file '{path}' does not exist");
+        }
+
+        try
+        {
+            return NpyReader.Read(path);
+        }
+        catch (UnauthorizedAccessException)
+        {
+            throw new CliException($"{what} file '{path}' cannot be read (permission denied)");
+        }
+    }
+
+    private static void CheckOutputPath(string? path)
+    {
+        if (path is null)
+        {
+            return;
+        }
+
+        if (Directory.Exists(path))
+        {
+            throw new CliException($"output '{path}' is a directory", ExitCodes.Usage);
+        }
+
+        string? directory = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (directory is not null && !Directory.Exists(directory))
+        {
+            throw new CliException($"output directory '{directory}' does not exist", ExitCodes.Usage);
+        }
+    }
+
+    private static nint[] ToNint(long[] shape) => Array.ConvertAll(shape, d => (nint)d);
+
+    /// <summary>Converts a float array to T, as PyTorch's <c>.to(dtype)</c> (round to nearest even).</summary>
+    private static T[] Convert<T>(NpyArray array)
+        where T : unmanaged
+    {
+        if (array.DType == DTypeOf<T>())
+        {
+            return array.AsSpan<T>().ToArray();
+        }
+
+        var result = new T[array.Count];
+        for (long i = 0; i < array.Count; i++)
+        {
+            double v = array.DType switch
+            {
+                NpyDType.Float16 => (double)array.AsSpan<Half>()[(int)i],
+                NpyDType.Float32 => array.AsSpan<float>()[(int)i],
+                _ => array.AsSpan<double>()[(int)i],
+            };
+            result[i] = typeof(T) == typeof(Half) ? (T)(object)(Half)v : typeof(T) == typeof(float) ? (T)(object)(float)v : (T)(object)v;
+        }
+
+        return result;
+    }
+
+    private static NpyDType DTypeOf<T>() =>
+        typeof(T) == typeof(Half) ? NpyDType.Float16 : typeof(T) == typeof(float) ? NpyDType.Float32 : NpyDType.Float64;
+
+    private static string Preview<T>(T[] values)
+    {
+        static string Format(T v) => v switch
+        {
+            Half h => ((float)h).ToString("G6", CultureInfo.InvariantCulture),
+            float f => f.ToString("G8", CultureInfo.InvariantCulture),
+            double d => d.ToString("G12", CultureInfo.InvariantCulture),
+            _ => v.ToString() ?? string.Empty,
+        };
+
+        if (values.Length == 1)
+        {
+            return Format(values[0]);
+        }
+
+        IEnumerable<string> shown = values.Take(8).Select(Format);
+        return "[" + string.Join(", ", shown) + (values.Length > 8 ? $", ... ({values.Length} values)]" : "]");
+    }
+}

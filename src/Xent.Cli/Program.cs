@@ -1,0 +1,80 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Globalization;
+
+namespace Xent.Cli;
+
+/// <summary>The <c>xent</c> command line: parsing and reporting only; the maths is the library's.</summary>
+internal static class Program
+{
+    private static int Main(string[] args) => Run(args, Console.Out, Console.Error);
+
+    /// <summary>Runs the command line with the given writers, so tests can run it in-process.</summary>
+    internal static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
+        RootCommand root = BuildCommands(stdout);
+        ParseResult parsed;
+        try
+        {
+            parsed = root.Parse(args);
+        }
+        catch (Exception e)
+        {
+            stderr.WriteLine("error: " + OneLine(e.Message));
+            return ExitCodes.Usage;
+        }
+
+        if (parsed.Errors.Count > 0)
+        {
+            stderr.WriteLine("error: " + OneLine(parsed.Errors[0].Message));
+            stderr.WriteLine("Run 'xent --help' for usage.");
+            return ExitCodes.Usage;
+        }
+
+        try
+        {
+            var config = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false };
+            return parsed.Invoke(config);
+        }
+        catch (CliException e)
+        {
+            stderr.WriteLine("error: " + OneLine(e.Message));
+            return e.ExitCode;
+        }
+        catch (Exception e) when (e is ArgumentException or FormatException or NotSupportedException or IOException or UnauthorizedAccessException or InvalidDataException)
+        {
+            stderr.WriteLine("error: " + OneLine(Describe(e)));
+            return ExitCodes.BadData;
+        }
+        catch (OutOfMemoryException)
+        {
+            stderr.WriteLine("error: not enough memory for these inputs");
+            return ExitCodes.BadData;
+        }
+    }
+
+    private static RootCommand BuildCommands(TextWriter stdout)
+    {
+        var root = new RootCommand("xent: PyTorch-exact NLL and cross-entropy losses and gradients over NumPy .npy files.");
+        root.Subcommands.Add(LossCommand.Create(LossKind.Nll, stdout));
+        root.Subcommands.Add(LossCommand.Create(LossKind.CrossEntropy, stdout));
+        root.Subcommands.Add(DemoCommand.Create(stdout));
+        return root;
+    }
+
+    /// <summary>The library's argument messages end with "(Parameter 'x')"; the user needs the sentence only.</summary>
+    private static string Describe(Exception e)
+    {
+        if (e is ArgumentException a && a.ParamName is { } name)
+        {
+            string suffix = $" (Parameter '{name}')";
+            string message = a.Message;
+            return message.EndsWith(suffix, StringComparison.Ordinal) ? message[..^suffix.Length] : message;
+        }
+
+        return e.Message;
+    }
+
+    private static string OneLine(string message) => message.ReplaceLineEndings(" ").Trim();
+}
