@@ -241,13 +241,14 @@ internal static class LossCommand
         typeof(T) == typeof(Half) ? NpyDType.Float16 : typeof(T) == typeof(float) ? NpyDType.Float32 : NpyDType.Float64;
 
     private static string Preview<T>(T[] values)
+        where T : unmanaged
     {
         static string Format(T v) => v switch
         {
             Half h => ((float)h).ToString("G6", CultureInfo.InvariantCulture),
             float f => f.ToString("G8", CultureInfo.InvariantCulture),
             double d => d.ToString("G12", CultureInfo.InvariantCulture),
-            _ => v.ToString() ?? string.Empty,
+            _ => v.ToString()!,
         };
 
         if (values.Length == 1)

@@ -10,6 +10,11 @@ public sealed class ConformanceTests
 {
     private static readonly string Root = Path.Combine(AppContext.BaseDirectory, "Conformance");
 
+    /// <summary>PyTorch cases where every target is ignored, the mean's total weight is 0 and PyTorch's CPU backward
+    /// writes −w·(1/0)·0 = NaN into column 0 of each ignored row (it scatters into a masked-to-0 target). Xent's
+    /// deliberate improvement: an ignored position's gradient is 0, always. The loss (NaN) still matches.</summary>
+    private static readonly HashSet<string> IgnoredRowNaNLeaks = ["c041", "c053", "c085"];
+
     public static TheoryData<string, string> Cases()
     {
         var data = new TheoryData<string, string>();
@@ -88,6 +93,12 @@ public sealed class ConformanceTests
                 };
                 for (int i = 0; i < e.Length; i++)
                 {
+                    if (what == "grad" && suite == "pytorch" && IgnoredRowNaNLeaks.Contains(name) && double.IsNaN(e[i]))
+                    {
+                        Assert.Equal(0.0, a[i]);
+                        continue;
+                    }
+
                     bool ok = double.IsNaN(e[i]) ? double.IsNaN(a[i])
                         : double.IsInfinity(e[i]) ? a[i] == e[i]
                         : Math.Abs(a[i] - e[i]) <= atol + rtol * Math.Abs(e[i]);
