@@ -241,4 +241,69 @@ internal static unsafe class FloatRows
 
         return s;
     }
+
+    /// <summary>For probability targets: q = Σ u_i and Σ u_i·(x_i − m) with u_i = w_i·((1 − ε)·t_i + ε/C)
+    /// (w_i = 1 when <paramref name="w"/> is null).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static float TargetSums(float* x, float* t, int n, float m, float* w, float keep, float add, out float q)
+    {
+        int i = 0;
+        float sq = 0, sud = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            Vector512<float> vm = Vector512.Create(m), vk = Vector512.Create(keep), va = Vector512.Create(add);
+            Vector512<float> accQ = Vector512<float>.Zero, accUd = Vector512<float>.Zero;
+            for (; i <= n - 16; i += 16)
+            {
+                Vector512<float> u = Vector512.Load(t + i) * vk + va;
+                if (w != null)
+                {
+                    u *= Vector512.Load(w + i);
+                }
+
+                accQ += u;
+                accUd += u * (Vector512.Load(x + i) - vm);
+            }
+
+            sq = Vector512.Sum(accQ);
+            sud = Vector512.Sum(accUd);
+        }
+
+        for (; i < n; i++)
+        {
+            float u = (t[i] * keep + add) * (w == null ? 1f : w[i]);
+            sq += u;
+            sud += u * (x[i] - m);
+        }
+
+        q = sq;
+        return sud;
+    }
+
+    /// <summary>dst_i = a·e_i − g·u_i with u_i = w_i·((1 − ε)·t_i + ε/C): the gradient for probability targets.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void ProbabilityGradient(float* e, float* t, int n, float a, float g, float* w, float keep, float add, float* dst)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            Vector512<float> va = Vector512.Create(a), vg = Vector512.Create(g), vk = Vector512.Create(keep), vadd = Vector512.Create(add);
+            for (; i <= n - 16; i += 16)
+            {
+                Vector512<float> u = Vector512.Load(t + i) * vk + vadd;
+                if (w != null)
+                {
+                    u *= Vector512.Load(w + i);
+                }
+
+                (Vector512.Load(e + i) * va - u * vg).Store(dst + i);
+            }
+        }
+
+        for (; i < n; i++)
+        {
+            float u = (t[i] * keep + add) * (w == null ? 1f : w[i]);
+            dst[i] = e[i] * a - u * g;
+        }
+    }
 }

@@ -422,9 +422,24 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         }
         else if (c > 0)
         {
-            if (Kind == RowKind.ProbabilityTarget)
+            if (Kind == RowKind.ProbabilityTarget && typeof(TC) == typeof(float) && FloatRows.IsSupported)
+            {
+                loss = ProbabilityRowFloat(x, t, dst, tmp, tmp2, Upstream(position));
+            }
+            else if (Kind == RowKind.ProbabilityTarget)
             {
                 loss = ProbabilityRow(x, t, dst.IsEmpty ? tmp.AsSpan(0, c) : dst, tmp2.AsSpan(0, c), !dst.IsEmpty, Upstream(position));
+            }
+            else if (typeof(TC) == typeof(float) && FloatRows.IsSupported && TC.IsFinite(TensorPrimitives.Max<TC>(x)))
+            {
+                // log p = x − (m + log Σ exp(x − m)): a max pass, an exp pass that only sums, and one write.
+                fixed (TC* px = x)
+                fixed (TC* pd = dst)
+                {
+                    float m = float.CreateTruncating(TensorPrimitives.Max<TC>(x));
+                    float lse = m + MathF.Log(FloatRows.ExpSum((float*)px, c, m, null));
+                    FloatRows.Affine((float*)px, c, 1f, -lse, null, (float*)pd, nonTemporal: false);
+                }
             }
             else
             {
@@ -550,6 +565,39 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         }
 
         return loss;
+    }
+
+    /// <summary>The fused float32 path of <see cref="ProbabilityRow"/>: max, exp-and-sum into the scratch row, the two
+    /// target sums, and one gradient write; u = w·t' is recomputed on the fly rather than stored.</summary>
+    private readonly TC ProbabilityRowFloat(Span<TC> xs, Span<TC> ts, Span<TC> dsts, TC[] scratch, TC[] scratch2, TC gc)
+    {
+        int c = G.C;
+        float m = float.CreateTruncating(TensorPrimitives.Max<TC>(xs));
+        if (!float.IsFinite(m))
+        {
+            return ProbabilityRow(xs, ts, dsts.IsEmpty ? scratch.AsSpan(0, c) : dsts, scratch2.AsSpan(0, c), !dsts.IsEmpty, gc);
+        }
+
+        float eps = float.CreateTruncating(Smoothing);
+        float keep = eps != 0f ? 1f - eps : 1f;
+        float add = eps != 0f ? eps / c : 0f;
+        float g = float.CreateTruncating(gc);
+        fixed (TC* px = xs)
+        fixed (TC* pt = ts)
+        fixed (TC* pd = dsts)
+        fixed (TC* ps = scratch)
+        {
+            float* x = (float*)px, t = (float*)pt, dst = (float*)pd, e = (float*)ps, w = (float*)Weight;
+            float ud = FloatRows.TargetSums(x, t, c, m, w, keep, add, out float q);
+            float s = FloatRows.ExpSum(x, c, m, dst != null ? e : null);
+            float loss = q * MathF.Log(s) - ud;
+            if (dst != null)
+            {
+                FloatRows.ProbabilityGradient(e, t, c, g * q / s, g, w, keep, add, dst);
+            }
+
+            return TC.CreateTruncating(loss);
+        }
     }
 
     private readonly TC ProbabilityRow(Span<TC> x, Span<TC> t, Span<TC> e, Span<TC> u, bool writeGradient, TC g)

@@ -160,4 +160,43 @@ public sealed class FastPathTests
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
         Assert.Equal(0, allocated);
     }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(17)]
+    [InlineData(130)]
+    [InlineData(40_000)]
+    public void ProbabilityTargetsAndLogSoftmaxMatchFloat64(int classes)
+    {
+        var rnd = new Random(classes);
+        int n = 3;
+        var x = new float[n * classes];
+        var p = new float[n * classes];
+        for (int i = 0; i < x.Length; i++)
+        {
+            x[i] = (float)(rnd.NextDouble() * 10 - 5);
+            p[i] = (float)rnd.NextDouble();
+        }
+
+        float[] w = [.. Enumerable.Range(0, classes).Select(i => 0.5f + (i % 3))];
+        double[] xd = [.. x.Select(v => (double)v)], pd = [.. p.Select(v => (double)v)], wd = [.. w.Select(v => (double)v)];
+        foreach ((Reduction reduction, double eps, bool weighted) in new[] { (Reduction.None, 0.0, false), (Reduction.Mean, 0.25, true), (Reduction.Sum, 0.0, true) })
+        {
+            int lossLength = reduction == Reduction.None ? n : 1;
+            var lossF = new float[lossLength];
+            var gradF = new float[x.Length];
+            Functional.CrossEntropy<float>(x, [n, classes], p, lossF, reduction, weighted ? w : default, eps, gradF);
+            var lossD = new double[lossLength];
+            var gradD = new double[x.Length];
+            Functional.CrossEntropy<double>(xd, [n, classes], pd, lossD, reduction, weighted ? wd : default, eps, gradD);
+            for (int i = 0; i < lossLength; i++) AssertClose(lossD[i], lossF[i], 2e-5, $"loss[{i}]");
+            for (int i = 0; i < x.Length; i++) AssertClose(gradD[i], gradF[i], 2e-5, $"grad[{i}]");
+        }
+
+        var logpF = new float[x.Length];
+        var logpD = new double[x.Length];
+        Functional.LogSoftmax<float>(x, [n, classes], 1, logpF);
+        Functional.LogSoftmax<double>(xd, [n, classes], 1, logpD);
+        for (int i = 0; i < x.Length; i++) AssertClose(logpD[i], logpF[i], 2e-6, $"logp[{i}]");
+    }
 }
