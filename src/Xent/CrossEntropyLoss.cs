@@ -5,7 +5,7 @@ namespace Xent;
 /// <summary>The cross-entropy loss as a module, like <c>torch.nn.CrossEntropyLoss</c> and MindSpore's
 /// <c>nn.CrossEntropyLoss</c>: log-softmax over the class dimension, then NLL, with label smoothing; targets are class
 /// indices or class probabilities.</summary>
-/// <remarks>See <see cref="Functional.CrossEntropy{T, TTarget}"/> and <see cref="Functional.CrossEntropy{T}"/> for
+/// <remarks>See <see cref="Functional.CrossEntropy{T, TTarget}(ReadOnlySpan{T}, ReadOnlySpan{nint}, ReadOnlySpan{TTarget}, ReadOnlySpan{nint}, Span{T}, Reduction, ReadOnlySpan{T}, long, double, Span{T}, ReadOnlySpan{T})"/> and <see cref="Functional.CrossEntropy{T}"/> for
 /// layouts, types and the exact computation.</remarks>
 public sealed class CrossEntropyLoss
 {
@@ -58,7 +58,7 @@ public sealed class CrossEntropyLoss
     /// <param name="target">Class indices.</param>
     /// <param name="targetShape">(), (N) or (N, d1, …, dK).</param>
     /// <param name="loss">1 element when reduced (or for input (C)), else one per target.</param>
-    /// <exception cref="ArgumentException">See <see cref="Functional.CrossEntropy{T, TTarget}"/>.</exception>
+    /// <exception cref="ArgumentException">See <see cref="Functional.CrossEntropy{T, TTarget}(ReadOnlySpan{T}, ReadOnlySpan{nint}, ReadOnlySpan{TTarget}, ReadOnlySpan{nint}, Span{T}, Reduction, ReadOnlySpan{T}, long, double, Span{T}, ReadOnlySpan{T})"/>.</exception>
     public void Forward<T, TTarget>(ReadOnlySpan<T> input, ReadOnlySpan<nint> inputShape, ReadOnlySpan<TTarget> target,
         ReadOnlySpan<nint> targetShape, Span<T> loss)
         where T : unmanaged
@@ -74,7 +74,7 @@ public sealed class CrossEntropyLoss
     /// <param name="targetShape">(), (N) or (N, d1, …, dK).</param>
     /// <param name="gradOutput">The upstream gradient, the loss's length (empty for 1).</param>
     /// <param name="gradInput">Receives the gradient, the input's length.</param>
-    /// <exception cref="ArgumentException">See <see cref="Functional.CrossEntropy{T, TTarget}"/>.</exception>
+    /// <exception cref="ArgumentException">See <see cref="Functional.CrossEntropy{T, TTarget}(ReadOnlySpan{T}, ReadOnlySpan{nint}, ReadOnlySpan{TTarget}, ReadOnlySpan{nint}, Span{T}, Reduction, ReadOnlySpan{T}, long, double, Span{T}, ReadOnlySpan{T})"/>.</exception>
     public void Backward<T, TTarget>(ReadOnlySpan<T> input, ReadOnlySpan<nint> inputShape, ReadOnlySpan<TTarget> target,
         ReadOnlySpan<nint> targetShape, ReadOnlySpan<T> gradOutput, Span<T> gradInput)
         where T : unmanaged
