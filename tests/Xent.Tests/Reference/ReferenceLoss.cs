@@ -55,8 +55,8 @@ public static class ReferenceLoss
 
         for (long p = 0; p < positions; p++)
         {
-            double[] x = GatherRow(input, n, c, d, p);
-            double[] t = GatherRow(probTarget, n, c, d, p);
+            double[] x = GatherRow(input, c, d, p);
+            double[] t = GatherRow(probTarget, c, d, p);
             double[] logp = LogSoftmaxRow(x);
 
             double[] a = new double[c];
@@ -70,7 +70,7 @@ public static class ReferenceLoss
             }
 
             loss[p] = l;
-            ScatterRow(gradInput, n, c, d, p, LogSoftmaxBackward(a, logp, g[p]));
+            ScatterRow(gradInput, c, d, p, LogSoftmaxBackward(a, logp, g[p]));
         }
 
         return new ReferenceResult(Reduce(loss, reduction, denominator, shape.Length == 1), gradInput, denominator);
@@ -93,8 +93,8 @@ public static class ReferenceLoss
         double[] output = new double[input.Length];
         for (long p = 0; p < outer * inner; p++)
         {
-            double[] row = GatherRow(input, outer, c, inner, p);
-            ScatterRow(output, outer, c, inner, p, LogSoftmaxRow(row));
+            double[] row = GatherRow(input, c, inner, p);
+            ScatterRow(output, c, inner, p, LogSoftmaxRow(row));
         }
 
         return output;
@@ -167,7 +167,7 @@ public static class ReferenceLoss
                 continue;
             }
 
-            double[] x = GatherRow(input, n, c, d, p);
+            double[] x = GatherRow(input, c, d, p);
             double[] logp = crossEntropy ? LogSoftmaxRow(x) : x;
 
             // nll = −w_t·logp_t, smooth = −Σ_k w_k·logp_k, loss = (1 − ε)·nll + (ε/C)·smooth; a_k = ∂loss/∂logp_k.
@@ -196,13 +196,13 @@ public static class ReferenceLoss
                 gradRow[t] = g[p] * a[t];
             }
 
-            ScatterRow(gradInput, n, c, d, p, gradRow);
+            ScatterRow(gradInput, c, d, p, gradRow);
         }
 
         double[] loss = Reduce(nll, reduction, totalWeight, shape.Length == 1);
         if (labelSmoothing > 0)
         {
-            // PyTorch adds the smoothing term only for ε > 0 (else 0·∞ could turn an infinite NLL into NaN).
+            // PyTorch adds the smoothing term only for ε > 0 (else 0·∞, from a −∞ logit, would make a finite loss NaN).
             double[] smoothLoss = Reduce(smooth, reduction, totalWeight, shape.Length == 1);
             for (int i = 0; i < loss.Length; i++)
             {
@@ -287,7 +287,7 @@ public static class ReferenceLoss
     }
 
     /// <summary>The C values of position p = n·D + j, from (N, C, D).</summary>
-    private static double[] GatherRow(double[] values, long n, int c, long d, long p)
+    private static double[] GatherRow(double[] values, int c, long d, long p)
     {
         long batch = p / d, j = p % d;
         double[] row = new double[c];
@@ -299,7 +299,7 @@ public static class ReferenceLoss
         return row;
     }
 
-    private static void ScatterRow(double[] values, long n, int c, long d, long p, double[] row)
+    private static void ScatterRow(double[] values, int c, long d, long p, double[] row)
     {
         long batch = p / d, j = p % d;
         for (int k = 0; k < c; k++)
