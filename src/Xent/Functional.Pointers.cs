@@ -31,7 +31,7 @@ public static unsafe partial class Functional
         where T : unmanaged
         where TTarget : unmanaged, IBinaryInteger<TTarget>
     {
-        LossGeometry g = CheckPointers<T, TTarget>(input, inputShape, target, targetShape, reduction, weight.Length, double.NaN);
+        LossGeometry g = CheckPointers<T, TTarget>(input, inputShape, target, targetShape, reduction, weight.Length, null);
         double totalWeight = typeof(T) == typeof(double)
             ? LossDriver.ClassTarget<T, double, TTarget>(false, g, input, target, loss, reduction, weight, ignoreIndex, 0, gradInput, gradOutput)
             : LossDriver.ClassTarget<T, float, TTarget>(false, g, input, target, loss, reduction, weight, ignoreIndex, 0, gradInput, gradOutput);
@@ -71,16 +71,16 @@ public static unsafe partial class Functional
     }
 
     private static LossGeometry CheckPointers<T, TTarget>(T* input, ReadOnlySpan<nint> inputShape, TTarget* target,
-        ReadOnlySpan<nint> targetShape, Reduction reduction, int weightLength, double labelSmoothing)
+        ReadOnlySpan<nint> targetShape, Reduction reduction, int weightLength, double? labelSmoothing)
         where T : unmanaged
         where TTarget : unmanaged
     {
         LossDriver.CheckElementType<T>();
         LossDriver.CheckTargetType<TTarget>();
         LossDriver.CheckReduction(reduction);
-        if (!double.IsNaN(labelSmoothing))
+        if (labelSmoothing is double epsilon)
         {
-            LossDriver.CheckSmoothing(labelSmoothing);
+            LossDriver.CheckSmoothing(epsilon);
         }
 
         LossGeometry g = Shapes.ForClassTarget(inputShape, targetShape);

@@ -140,7 +140,9 @@ internal static unsafe class LossDriver
                 if (reduced && pLoss != null)
                 {
                     // Mean over zero total weight is 0/0 = NaN, as in PyTorch (an empty batch included); a sum of nothing is 0.
-                    *pLoss = FromDouble<T>(reduction == Reduction.Mean ? total / totalWeight : total);
+                    // With smoothing PyTorch divides its two terms apart: nll 0/0 = NaN plus smooth x/0 = ±∞ is NaN,
+                    // so a mean over zero total weight is NaN even where the combined sum is not 0.
+                    *pLoss = FromDouble<T>(reduction != Reduction.Mean ? total : totalWeight == 0 ? double.NaN : total / totalWeight);
                 }
 
                 return totalWeight;
