@@ -195,34 +195,62 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
 
     private double TileBlock(long block, TC[] xs, TC[]? ts, TC[]? gs, TC[] tmp, TC[] tmp2)
     {
+        int c = G.C;
         long d = G.D;
         long n = block / _tilesPerBatch;
         long j0 = block % _tilesPerBatch * _tileWidth;
         int width = (int)Math.Min(_tileWidth, d - j0);
-        if (Kind != RowKind.ClassTarget || typeof(T) != typeof(float) || !Avx512F.IsSupported || G.C == 0)
+        if (Kind != RowKind.ClassTarget || typeof(TC) != typeof(float) || !Avx512F.IsSupported || c == 0)
         {
             return Positions(n, j0, width, xs, ts, gs, tmp, tmp2);
         }
 
+        // float logits are read in place (class stride D); Half and BFloat16 are widened class by class into a
+        // (C × width) float tile first, and their gradient narrowed back 16 positions at a time.
+        bool direct = typeof(T) == typeof(float);
         double partial = 0;
         int b = 0;
-        TC[] lanes = ArrayPool<TC>.Shared.Rent(G.C * 16);
+        float[] lanes = ArrayPool<float>.Shared.Rent(c * 16);
+        float[]? xt = direct ? null : ArrayPool<float>.Shared.Rent(c * width);
+        float[]? gt = direct || Output == null ? null : ArrayPool<float>.Shared.Rent(c * width);
         try
         {
-            fixed (TC* scratch = lanes)
+            if (xt != null)
             {
+                for (long k = 0; k < c; k++)
+                {
+                    Elements.Widen(new ReadOnlySpan<T>(Input + (n * c + k) * d + j0, width), xt.AsSpan((int)k * width, width));
+                }
+            }
+
+            fixed (float* e = lanes)
+            fixed (float* pxt = xt)
+            fixed (float* pgt = gt)
+            {
+                float* x0 = direct ? (float*)Input + n * c * d + j0 : pxt;
+                float* o0 = Output == null ? null : direct ? (float*)Output + n * c * d + j0 : pgt;
+                long stride = direct ? d : width;
                 for (; b <= width - 16; b += 16)
                 {
-                    if (!Lanes16(n, j0 + b, (float*)scratch, ref partial))
+                    if (!Lanes16(n * d + j0 + b, x0 + b, stride, o0 == null ? null : o0 + b, direct, e, ref partial))
                     {
                         partial += Positions(n, j0 + b, 16, xs, ts, gs, tmp, tmp2);
+                    }
+                    else if (gt != null)
+                    {
+                        for (long k = 0; k < c; k++)
+                        {
+                            Elements.Narrow(new ReadOnlySpan<float>(pgt + k * width + b, 16), new Span<T>(Output + (n * c + k) * d + j0 + b, 16));
+                        }
                     }
                 }
             }
         }
         finally
         {
-            ArrayPool<TC>.Shared.Return(lanes);
+            ArrayPool<float>.Shared.Return(lanes);
+            if (xt != null) ArrayPool<float>.Shared.Return(xt);
+            if (gt != null) ArrayPool<float>.Shared.Return(gt);
         }
 
         if (b < width)
@@ -237,12 +265,9 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
     /// every load is 16 contiguous floats of one class, so the class stride D costs nothing. Returns false, having
     /// written nothing, when a non-ignored position has a NaN or infinite logit (the general path handles those).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private readonly bool Lanes16(long n, long j, float* e, ref double partial)
+    private readonly bool Lanes16(long p0, float* x, long d, float* o, bool mayStream, float* e, ref double partial)
     {
         int c = G.C;
-        long d = G.D;
-        float* x = (float*)Input + n * c * d + j;
-        long p0 = n * d + j;
 
         // 1. Targets, validity and the per-lane gathers x[t], w[t], upstream gradient.
         int* tLane = stackalloc int[16];
@@ -280,7 +305,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         }
 
         // 3. s = Σ exp(x − m) (exps kept for the gradient), and Σ w·(x − m) for smoothing.
-        bool grad = Output != null;
+        bool grad = o != null;
         float eps = float.CreateTruncating(Smoothing);
         Vector512<float> s = Vector512<float>.Zero, sumWd = Vector512<float>.Zero;
         for (int k = 0; k < c; k++)
@@ -314,7 +339,17 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         loss = Vector512.ConditionalSelect(valid16, loss, Vector512<float>.Zero);
         if (Loss != null)
         {
-            loss.Store((float*)Loss + p0);
+            if (typeof(T) == typeof(float))
+            {
+                loss.Store((float*)Loss + p0);
+            }
+            else
+            {
+                for (int l = 0; l < 16; l++)
+                {
+                    Loss[p0 + l] = Elements.FromCompute<T, TC>(TC.CreateTruncating(loss.GetElement(l)));
+                }
+            }
         }
 
         partial += Vector512.Sum(Vector512.WidenLower(loss) + Vector512.WidenUpper(loss));
@@ -326,8 +361,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
             Vector512<float> b = Vector512.ConditionalSelect(valid16, -(g * epsOverC), Vector512<float>.Zero);
             Vector512<float> fix = g * (1f - eps) * wt;
             Vector512<int> tv = Vector512.Load(tLane);
-            float* o = (float*)Output + n * c * d + j;
-            bool nonTemporal = G.Elements * sizeof(float) >= NonTemporalBytes && ((nuint)o & 63) == 0 && (d & 15) == 0;
+            bool nonTemporal = mayStream && G.Elements * sizeof(float) >= NonTemporalBytes && ((nuint)o & 63) == 0 && (d & 15) == 0;
             for (int k = 0; k < c; k++)
             {
                 Vector512<float> bw = w == null || eps == 0f ? b : b * Vector512.Create(w[k]);
