@@ -455,7 +455,10 @@ internal sealed class NpyHeader
                 value.Append(c);
             }
 
-            throw Error($"malformed header: unterminated string starting {Repr(_text[_pos..])}");
+            // Show the rest of the line after the opening quote: that is where the closing quote is missing.
+            string rest = _text[(_pos + 1)..];
+            int newline = rest.IndexOf('\n');
+            throw Error($"malformed header: unterminated string {Repr(newline >= 0 ? rest[..newline] : rest)}");
         }
 
         private static bool IsWordChar(char c) => char.IsAsciiLetterOrDigit(c) || c is '_' or '.';

@@ -7,8 +7,8 @@ namespace Xent.Cli.Npy;
 /// <summary>Writes arrays as NumPy .npy files, byte for byte as <c>numpy.save</c> does.</summary>
 /// <remarks>
 /// The header is <c>{'descr': …, 'fortran_order': False, 'shape': …, }</c>, padded with spaces and a final
-/// newline so the data starts at a multiple of 64 bytes (NumPy's <c>ARRAY_ALIGN</c>), in format 1.0 unless it
-/// needs the 4-byte length field of 2.0. Files are written atomically through <see cref="AtomicFile"/>.
+/// newline so the data starts at a multiple of 64 bytes (NumPy's <c>ARRAY_ALIGN</c>), in format 1.0. Files are
+/// written atomically through <see cref="AtomicFile"/>.
 /// </remarks>
 internal static class NpyWriter
 {
@@ -30,7 +30,10 @@ internal static class NpyWriter
     /// <param name="data">The elements in C order.</param>
     /// <param name="shape">The dimensions; empty for a scalar.</param>
     /// <exception cref="NotSupportedException"><typeparamref name="T"/> has no .npy dtype here.</exception>
-    /// <exception cref="ArgumentException">A dimension is negative, or the shape does not hold <paramref name="data"/>.Length elements.</exception>
+    /// <exception cref="ArgumentException">
+    /// A dimension is negative, the shape does not hold <paramref name="data"/>.Length elements, or it has more
+    /// than 64 dimensions.
+    /// </exception>
     /// <exception cref="DirectoryNotFoundException">The directory of <paramref name="path"/> does not exist.</exception>
     /// <exception cref="IOException">The file cannot be written; <paramref name="path"/> is left as it was.</exception>
     public static void Write<T>(string path, ReadOnlySpan<T> data, ReadOnlySpan<long> shape) where T : unmanaged
@@ -68,8 +71,15 @@ internal static class NpyWriter
     /// The magic string, version, header length and padded header dict that precede the data, exactly as
     /// <c>numpy.lib.format._write_array_header</c> builds them.
     /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="shape"/> has more than <see cref="NpyHeader.MaxRank"/> dimensions.</exception>
     internal static byte[] BuildHeader(NpyDType dtype, ReadOnlySpan<long> shape)
     {
+        if (shape.Length > NpyHeader.MaxRank)
+        {
+            throw new ArgumentException(
+                $"shape has {shape.Length} dimensions; .npy readers accept at most {NpyHeader.MaxRank}.", nameof(shape));
+        }
+
         // Keys sorted, each "'key': repr(value), ", as numpy does; a 1-tuple keeps its comma.
         var dict = new StringBuilder();
         dict.Append("{'descr': '").Append(dtype.Descr()).Append("', 'fortran_order': False, 'shape': ")
@@ -80,28 +90,19 @@ internal static class NpyWriter
             dict.Append(' ', Math.Max(0, GrowthAxisMaxDigits - digits));
         }
 
-        // numpy: hlen = len(header) + 1 for the newline; pad = 64 - (prefix + hlen) % 64, so 1..64 spaces.
-        int textLength = dict.Length + 1;
-        int lengthFieldSize = 6 + 2 + 2 + textLength + ArrayAlign > ushort.MaxValue ? 4 : 2;
-        int prefixLength = 6 + 2 + lengthFieldSize;
-        int padding = ArrayAlign - ((prefixLength + textLength) % ArrayAlign);
+        // numpy: hlen = len(header) + 1 for the newline; pad = 64 - (prefix + hlen) % 64, so 1..64 spaces. At most
+        // 64 dimensions of at most 19 digits keep the header far below the 65535 bytes of a 1.0 length field.
+        const int PrefixLength = 6 + 2 + 2;
+        int padding = ArrayAlign - ((PrefixLength + dict.Length + 1) % ArrayAlign);
         dict.Append(' ', padding).Append('\n');
 
-        byte[] header = new byte[prefixLength + dict.Length];
+        byte[] header = new byte[PrefixLength + dict.Length];
         ReadOnlySpan<byte> magic = [0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y'];
         magic.CopyTo(header);
-        header[6] = lengthFieldSize == 2 ? (byte)1 : (byte)2;
+        header[6] = 1;
         header[7] = 0;
-        if (lengthFieldSize == 2)
-        {
-            BinaryPrimitives.WriteUInt16LittleEndian(header.AsSpan(8), (ushort)dict.Length);
-        }
-        else
-        {
-            BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(8), (uint)dict.Length);
-        }
-
-        Encoding.Latin1.GetBytes(dict.ToString(), header.AsSpan(prefixLength));
+        BinaryPrimitives.WriteUInt16LittleEndian(header.AsSpan(8), checked((ushort)dict.Length));
+        Encoding.Latin1.GetBytes(dict.ToString(), header.AsSpan(PrefixLength));
         return header;
     }
 
