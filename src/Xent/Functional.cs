@@ -16,7 +16,7 @@ namespace Xent;
 /// <see cref="Parallelism.MaxDegreeOfParallelism"/>.</para>
 /// <para>An ignored position contributes loss 0 and gradient 0, even where its logits are NaN or infinite.</para>
 /// </remarks>
-public static class Functional
+public static partial class Functional
 {
     /// <summary>Cross-entropy over 2-D (N, classes) row-major logits with class-index targets, forward and, when
     /// <paramref name="gradInput"/> is not empty, backward in the same call.</summary>
@@ -30,7 +30,7 @@ public static class Functional
     /// <param name="labelSmoothing">ε in [0, 1]: the target becomes (1 − ε)·onehot + ε/C.</param>
     /// <returns>The reduced loss.</returns>
     /// <exception cref="ArgumentException">A length or shape does not fit, or <paramref name="reduction"/> is
-    /// <see cref="Reduction.None"/> (use <see cref="CrossEntropy{T, TTarget}"/> for per-position losses).</exception>
+    /// <see cref="Reduction.None"/> (use <see cref="CrossEntropy{T, TTarget}(ReadOnlySpan{T}, ReadOnlySpan{nint}, ReadOnlySpan{TTarget}, ReadOnlySpan{nint}, Span{T}, Reduction, ReadOnlySpan{T}, long, double, Span{T}, ReadOnlySpan{T})"/> for per-position losses).</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="classes"/> is not positive, a target is out of
     /// bounds (<c>Target 7 is out of bounds.</c>), or <paramref name="labelSmoothing"/> is outside [0, 1].</exception>
     /// <remarks>Effectively computes PyTorch's
@@ -121,7 +121,7 @@ public static class Functional
     /// <param name="ignoreIndex">A label value that contributes nothing.</param>
     /// <returns>The loss and the total weight, each in the logits' type.</returns>
     /// <exception cref="ArgumentException"><paramref name="reduction"/> is <see cref="Reduction.None"/> (use
-    /// <see cref="NllLoss{T, TTarget}"/>), or a shape does not fit.</exception>
+    /// <see cref="NllLoss{T, TTarget}(ReadOnlySpan{T}, ReadOnlySpan{nint}, ReadOnlySpan{TTarget}, ReadOnlySpan{nint}, Span{T}, Reduction, ReadOnlySpan{T}, long, Span{T}, ReadOnlySpan{T})"/>), or a shape does not fit.</exception>
     /// <exception cref="ArgumentOutOfRangeException">A label is out of bounds.</exception>
     public static (T Loss, T TotalWeight) NllLossWithTotalWeight<T, TTarget>(ReadOnlySpan<T> logits,
         ReadOnlySpan<nint> logitsShape, ReadOnlySpan<TTarget> labels, ReadOnlySpan<T> weight = default,

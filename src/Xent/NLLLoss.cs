@@ -4,8 +4,8 @@ namespace Xent;
 
 /// <summary>The negative log-likelihood loss as a module, like <c>torch.nn.NLLLoss</c>, MindSpore's <c>nn.NLLLoss</c>
 /// and OneFlow's <c>nn.NLLLoss</c>: options are fixed at construction, tensors are passed to each call.</summary>
-/// <remarks>The input holds log-probabilities (for instance from <see cref="Functional.LogSoftmax{T}"/>); see
-/// <see cref="Functional.NllLoss{T, TTarget}"/> for layouts, types and the exact computation.</remarks>
+/// <remarks>The input holds log-probabilities (for instance from <see cref="Functional.LogSoftmax{T}(ReadOnlySpan{T}, ReadOnlySpan{nint}, int, Span{T})"/>); see
+/// <see cref="Functional.NllLoss{T, TTarget}(ReadOnlySpan{T}, ReadOnlySpan{nint}, ReadOnlySpan{TTarget}, ReadOnlySpan{nint}, Span{T}, Reduction, ReadOnlySpan{T}, long, Span{T}, ReadOnlySpan{T})"/> for layouts, types and the exact computation.</remarks>
 public sealed class NLLLoss
 {
     private readonly WeightCache _weight;
@@ -50,7 +50,7 @@ public sealed class NLLLoss
     /// <param name="targetShape">(), (N) or (N, d1, …, dK).</param>
     /// <param name="loss">1 element when reduced (or for input (C)), else one per target.</param>
     /// <returns>The total weight (the mean's denominator).</returns>
-    /// <exception cref="ArgumentException">See <see cref="Functional.NllLoss{T, TTarget}"/>.</exception>
+    /// <exception cref="ArgumentException">See <see cref="Functional.NllLoss{T, TTarget}(ReadOnlySpan{T}, ReadOnlySpan{nint}, ReadOnlySpan{TTarget}, ReadOnlySpan{nint}, Span{T}, Reduction, ReadOnlySpan{T}, long, Span{T}, ReadOnlySpan{T})"/>.</exception>
     public T Forward<T, TTarget>(ReadOnlySpan<T> input, ReadOnlySpan<nint> inputShape, ReadOnlySpan<TTarget> target,
         ReadOnlySpan<nint> targetShape, Span<T> loss)
         where T : unmanaged
@@ -66,7 +66,7 @@ public sealed class NLLLoss
     /// <param name="targetShape">(), (N) or (N, d1, …, dK).</param>
     /// <param name="gradOutput">The upstream gradient, the loss's length (empty for 1).</param>
     /// <param name="gradInput">Receives the gradient, the input's length.</param>
-    /// <exception cref="ArgumentException">See <see cref="Functional.NllLoss{T, TTarget}"/>.</exception>
+    /// <exception cref="ArgumentException">See <see cref="Functional.NllLoss{T, TTarget}(ReadOnlySpan{T}, ReadOnlySpan{nint}, ReadOnlySpan{TTarget}, ReadOnlySpan{nint}, Span{T}, Reduction, ReadOnlySpan{T}, long, Span{T}, ReadOnlySpan{T})"/>.</exception>
     public void Backward<T, TTarget>(ReadOnlySpan<T> input, ReadOnlySpan<nint> inputShape, ReadOnlySpan<TTarget> target,
         ReadOnlySpan<nint> targetShape, ReadOnlySpan<T> gradOutput, Span<T> gradInput)
         where T : unmanaged
