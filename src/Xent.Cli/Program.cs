@@ -27,8 +27,7 @@ internal static class Program
 
         if (parsed.Errors.Count > 0)
         {
-            stderr.WriteLine("error: " + OneLine(parsed.Errors[0].Message));
-            stderr.WriteLine("Run 'xent --help' for usage.");
+            stderr.WriteLine("error: " + OneLine(parsed.Errors[0].Message) + " (see 'xent --help')");
             return ExitCodes.Usage;
         }
 
@@ -77,5 +76,6 @@ internal static class Program
         return e.Message;
     }
 
-    private static string OneLine(string message) => message.ReplaceLineEndings(" ").Trim();
+    private static string OneLine(string message) =>
+        string.Join(' ', message.ReplaceLineEndings(" ").Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries));
 }

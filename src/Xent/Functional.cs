@@ -43,6 +43,12 @@ public static partial class Functional
         Span<nint> inputShape = stackalloc nint[2];
         Span<nint> targetShape = stackalloc nint[1];
         RowMajor2D(input.Length, classes, target.Length, reduction, inputShape, targetShape);
+        if (!(labelSmoothing >= 0f && labelSmoothing <= 1f))
+        {
+            // Checked as a float, so the message shows the value the caller wrote (-0.1, not -0.10000000149011612).
+            ThrowHelper.ThrowLabelSmoothing(labelSmoothing);
+        }
+
         Span<float> loss = stackalloc float[1];
         CrossEntropy(input, inputShape, target, targetShape, loss, reduction, weight, ignoreIndex, labelSmoothing, gradInput);
         return loss[0];
@@ -102,8 +108,8 @@ public static partial class Functional
         where T : unmanaged
         where TTarget : unmanaged, IBinaryInteger<TTarget>
     {
-        LossGeometry g = CheckClassTarget(input.Length, inputShape, target.Length, targetShape, loss.Length, reduction,
-            weight.Length, double.NaN, gradInput.Length, gradOutput.Length);
+        LossGeometry g = CheckClassTarget<T, TTarget>(input.Length, inputShape, target.Length, targetShape, loss.Length, reduction,
+            weight.Length, null, gradInput.Length, gradOutput.Length);
         double totalWeight = typeof(T) == typeof(double)
             ? LossDriver.ClassTarget<T, double, TTarget>(false, g, input, target, loss, reduction, weight, ignoreIndex, 0, gradInput, gradOutput)
             : LossDriver.ClassTarget<T, float, TTarget>(false, g, input, target, loss, reduction, weight, ignoreIndex, 0, gradInput, gradOutput);
@@ -174,7 +180,7 @@ public static partial class Functional
         where T : unmanaged
         where TTarget : unmanaged, IBinaryInteger<TTarget>
     {
-        LossGeometry g = CheckClassTarget(input.Length, inputShape, target.Length, targetShape, loss.Length, reduction,
+        LossGeometry g = CheckClassTarget<T, TTarget>(input.Length, inputShape, target.Length, targetShape, loss.Length, reduction,
             weight.Length, labelSmoothing, gradInput.Length, gradOutput.Length);
         _ = typeof(T) == typeof(double)
             ? LossDriver.ClassTarget<T, double, TTarget>(true, g, input, target, loss, reduction, weight, ignoreIndex, labelSmoothing, gradInput, gradOutput)
@@ -281,14 +287,18 @@ public static partial class Functional
         }
     }
 
-    private static LossGeometry CheckClassTarget(int inputLength, ReadOnlySpan<nint> inputShape, int targetLength,
-        ReadOnlySpan<nint> targetShape, int lossLength, Reduction reduction, int weightLength, double labelSmoothing,
+    /// <summary>The checks shared by the class-target calls, in PyTorch's order; <paramref name="labelSmoothing"/> is
+    /// null for NLL, which has none.</summary>
+    private static LossGeometry CheckClassTarget<T, TTarget>(int inputLength, ReadOnlySpan<nint> inputShape, int targetLength,
+        ReadOnlySpan<nint> targetShape, int lossLength, Reduction reduction, int weightLength, double? labelSmoothing,
         int gradInputLength, int gradOutputLength)
     {
+        LossDriver.CheckElementType<T>();
+        LossDriver.CheckTargetType<TTarget>();
         LossDriver.CheckReduction(reduction);
-        if (!double.IsNaN(labelSmoothing))
+        if (labelSmoothing is double epsilon)
         {
-            LossDriver.CheckSmoothing(labelSmoothing);
+            LossDriver.CheckSmoothing(epsilon);
         }
 
         Shapes.CheckLength(inputLength, inputShape, "input", nameof(inputShape));

@@ -19,6 +19,11 @@ internal static class ThrowHelper
             "label_smoothing must be between 0.0 and 1.0. Got: " + labelSmoothing.ToString("R", CultureInfo.InvariantCulture));
 
     [DoesNotReturn]
+    public static void ThrowLabelSmoothing(float labelSmoothing) =>
+        throw new ArgumentOutOfRangeException("labelSmoothing",
+            "label_smoothing must be between 0.0 and 1.0. Got: " + labelSmoothing.ToString("R", CultureInfo.InvariantCulture));
+
+    [DoesNotReturn]
     public static T ThrowInvalidReduction<T>(Reduction reduction) =>
         throw new ArgumentOutOfRangeException("reduction", $"{(int)reduction} is not a valid value for reduction");
 

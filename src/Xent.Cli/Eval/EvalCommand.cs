@@ -141,7 +141,8 @@ internal static class EvalCommand
         // Validate the options (weight length, smoothing) with the library's messages even when there are no rows.
         shape[0] = 0;
         targetShape[0] = 0;
-        Functional.CrossEntropy<TC, TTarget>(default, shape, default, targetShape, default, Reduction.None, w, s.IgnoreIndex, s.LabelSmoothing);
+        Functional.CrossEntropy<TC, TTarget>(ReadOnlySpan<TC>.Empty, shape, ReadOnlySpan<TTarget>.Empty, targetShape, Span<TC>.Empty,
+            Reduction.None, w, s.IgnoreIndex, s.LabelSmoothing);
 
         int chunkPositions = (int)(Math.Min(rows, n) * d);
         var loss = new TC[chunkPositions];

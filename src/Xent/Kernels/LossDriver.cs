@@ -43,7 +43,7 @@ internal static unsafe class LossDriver
         }
     }
 
-    public static void CheckOutputs(in LossGeometry g, Reduction reduction, int lossLength, long inputLength, int gradInputLength, int gradOutputLength)
+    public static void CheckOutputs(in LossGeometry g, Reduction reduction, long lossLength, long inputLength, long gradInputLength, long gradOutputLength)
     {
         long expected = Shapes.LossLength(g, reduction);
         if (lossLength != 0 && lossLength != expected)
@@ -70,22 +70,37 @@ internal static unsafe class LossDriver
         where TC : unmanaged, IFloatingPointIeee754<TC>
         where TTarget : unmanaged, IBinaryInteger<TTarget>
     {
+        fixed (T* pInput = input)
+        fixed (TTarget* pTarget = target)
+        fixed (T* pLoss = loss)
+        fixed (T* pGradInput = gradInput)
+        fixed (T* pGradOutput = gradOutput)
+        {
+            return ClassTarget<T, TC, TTarget>(crossEntropy, g, pInput, pTarget, loss.IsEmpty ? null : pLoss, reduction,
+                weight, ignoreIndex, labelSmoothing, gradInput.IsEmpty ? null : pGradInput, gradOutput.IsEmpty ? null : pGradOutput);
+        }
+    }
+
+    /// <summary>The pointer core of <see cref="ClassTarget{T, TC, TTarget}(bool, in LossGeometry, ReadOnlySpan{T}, ReadOnlySpan{TTarget}, Span{T}, Reduction, ReadOnlySpan{T}, long, double, Span{T}, ReadOnlySpan{T})"/>:
+    /// lengths come from the geometry (64-bit), so tensors past 2^31 elements work. Null pointers mean "not asked for".</summary>
+    public static double ClassTarget<T, TC, TTarget>(bool crossEntropy, in LossGeometry g, T* pInput, TTarget* pTarget,
+        T* pLoss, Reduction reduction, ReadOnlySpan<T> weight, long ignoreIndex, double labelSmoothing, T* pGradInput,
+        T* pGradOutput)
+        where T : unmanaged
+        where TC : unmanaged, IFloatingPointIeee754<TC>
+        where TTarget : unmanaged, IBinaryInteger<TTarget>
+    {
         TC[]? w = RentWeight<T, TC>(weight, out TC weightSum, g.C);
         double[]? partials = null;
         try
         {
-            fixed (T* pInput = input)
-            fixed (TTarget* pTarget = target)
             fixed (TC* pWeight = w)
-            fixed (T* pLoss = loss)
-            fixed (T* pGradInput = gradInput)
-            fixed (T* pGradOutput = gradOutput)
             {
                 double totalWeight = TotalWeight(pTarget, g.Positions, g.C, ignoreIndex, w == null ? null : pWeight);
-                TC gradScale = GradScale<T, TC>(reduction, gradOutput, totalWeight);
+                TC gradScale = GradScale<T, TC>(reduction, pGradOutput, totalWeight);
                 bool reduced = reduction != Reduction.None;
-                T* perPosition = reduced || loss.IsEmpty ? null : pLoss;
-                T* upstream = reduced || gradOutput.IsEmpty ? null : pGradOutput;
+                T* perPosition = reduced ? null : pLoss;
+                T* upstream = reduced ? null : pGradOutput;
                 double total;
                 if (crossEntropy)
                 {
@@ -94,7 +109,7 @@ internal static unsafe class LossDriver
                         Kind = RowKind.ClassTarget, G = g, Input = pInput, Target = pTarget,
                         Weight = w == null ? null : pWeight, WeightSum = weightSum, IgnoreIndex = ignoreIndex,
                         Smoothing = TC.CreateTruncating(labelSmoothing), Loss = perPosition,
-                        Output = gradInput.IsEmpty ? null : pGradInput, GradScale = gradScale, GradOutput = upstream,
+                        Output = pGradInput, GradScale = gradScale, GradOutput = upstream,
                     };
                     rows.Plan();
                     partials = reduced ? ArrayPool<double>.Shared.Rent((int)rows.Blocks) : null;
@@ -110,7 +125,7 @@ internal static unsafe class LossDriver
                     var rows = new NllRows<T, TC, TTarget>
                     {
                         G = g, Input = pInput, Target = pTarget, Weight = w == null ? null : pWeight,
-                        IgnoreIndex = ignoreIndex, Loss = perPosition, GradInput = gradInput.IsEmpty ? null : pGradInput,
+                        IgnoreIndex = ignoreIndex, Loss = perPosition, GradInput = pGradInput,
                         GradScale = gradScale, GradOutput = upstream,
                     };
                     partials = reduced ? ArrayPool<double>.Shared.Rent((int)rows.Blocks) : null;
@@ -122,10 +137,12 @@ internal static unsafe class LossDriver
                     }
                 }
 
-                if (reduced && !loss.IsEmpty)
+                if (reduced && pLoss != null)
                 {
                     // Mean over zero total weight is 0/0 = NaN, as in PyTorch (an empty batch included); a sum of nothing is 0.
-                    loss[0] = FromDouble<T>(reduction == Reduction.Mean ? total / totalWeight : total);
+                    // With smoothing PyTorch divides its two terms apart: nll 0/0 = NaN plus smooth x/0 = ±∞ is NaN,
+                    // so a mean over zero total weight is NaN even where the combined sum is not 0.
+                    *pLoss = FromDouble<T>(reduction != Reduction.Mean ? total : totalWeight == 0 ? double.NaN : total / totalWeight);
                 }
 
                 return totalWeight;
@@ -145,27 +162,39 @@ internal static unsafe class LossDriver
         where T : unmanaged
         where TC : unmanaged, IFloatingPointIeee754<TC>
     {
+        fixed (T* pInput = input)
+        fixed (T* pTarget = target)
+        fixed (T* pLoss = loss)
+        fixed (T* pGradInput = gradInput)
+        fixed (T* pGradOutput = gradOutput)
+        {
+            ProbabilityTarget<T, TC>(g, pInput, pTarget, loss.IsEmpty ? null : pLoss, reduction, weight, labelSmoothing,
+                gradInput.IsEmpty ? null : pGradInput, gradOutput.IsEmpty ? null : pGradOutput);
+        }
+    }
+
+    /// <summary>The pointer core of the probability-target loss; null pointers mean "not asked for".</summary>
+    public static void ProbabilityTarget<T, TC>(in LossGeometry g, T* pInput, T* pTarget, T* pLoss, Reduction reduction,
+        ReadOnlySpan<T> weight, double labelSmoothing, T* pGradInput, T* pGradOutput)
+        where T : unmanaged
+        where TC : unmanaged, IFloatingPointIeee754<TC>
+    {
         TC[]? w = RentWeight<T, TC>(weight, out TC weightSum, g.C);
         double[]? partials = null;
         try
         {
-            fixed (T* pInput = input)
-            fixed (T* pTarget = target)
             fixed (TC* pWeight = w)
-            fixed (T* pLoss = loss)
-            fixed (T* pGradInput = gradInput)
-            fixed (T* pGradOutput = gradOutput)
             {
                 // PyTorch: numel == 0 gives NaN for the mean, else the sum over numel / C positions.
                 double denominator = g.Elements == 0 ? 0 : g.Positions;
-                TC gradScale = GradScale<T, TC>(reduction, gradOutput, denominator);
+                TC gradScale = GradScale<T, TC>(reduction, pGradOutput, denominator);
                 bool reduced = reduction != Reduction.None;
                 var rows = new SoftmaxRows<T, TC, byte>
                 {
                     Kind = RowKind.ProbabilityTarget, G = g, Input = pInput, ProbTarget = pTarget,
                     Weight = w == null ? null : pWeight, WeightSum = weightSum, Smoothing = TC.CreateTruncating(labelSmoothing),
-                    Loss = reduced || loss.IsEmpty ? null : pLoss, Output = gradInput.IsEmpty ? null : pGradInput,
-                    GradScale = gradScale, GradOutput = reduced || gradOutput.IsEmpty ? null : pGradOutput,
+                    Loss = reduced ? null : pLoss, Output = pGradInput,
+                    GradScale = gradScale, GradOutput = reduced ? null : pGradOutput,
                 };
                 rows.Plan();
                 partials = reduced ? ArrayPool<double>.Shared.Rent((int)rows.Blocks) : null;
@@ -173,10 +202,10 @@ internal static unsafe class LossDriver
                 {
                     rows.Partials = pPartials;
                     rows.Run();
-                    if (reduced && !loss.IsEmpty)
+                    if (reduced && pLoss != null)
                     {
                         double total = PairwiseSum.Sum(new ReadOnlySpan<double>(pPartials, (int)rows.Blocks));
-                        loss[0] = FromDouble<T>(reduction == Reduction.Mean ? total / denominator : total);
+                        *pLoss = FromDouble<T>(reduction == Reduction.Mean ? total / denominator : total);
                     }
                 }
             }
@@ -232,7 +261,8 @@ internal static unsafe class LossDriver
         return weight == null ? valid : total;
     }
 
-    private static TC GradScale<T, TC>(Reduction reduction, ReadOnlySpan<T> gradOutput, double denominator)
+    private static TC GradScale<T, TC>(Reduction reduction, T* gradOutput, double denominator)
+        where T : unmanaged
         where TC : unmanaged, IFloatingPointIeee754<TC>
     {
         if (reduction == Reduction.None)
@@ -240,7 +270,7 @@ internal static unsafe class LossDriver
             return TC.One;
         }
 
-        TC upstream = gradOutput.IsEmpty ? TC.One : Elements.ToCompute<T, TC>(gradOutput[0]);
+        TC upstream = gradOutput == null ? TC.One : Elements.ToCompute<T, TC>(*gradOutput);
         return reduction == Reduction.Mean ? upstream / TC.CreateTruncating(denominator) : upstream;
     }
 

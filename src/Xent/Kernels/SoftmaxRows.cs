@@ -3,6 +3,8 @@ using System.Numerics;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using Xent.Threading;
 
 namespace Xent.Kernels;
@@ -46,6 +48,14 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
     /// sixteen cores, large enough that the per-block bookkeeping is negligible.</summary>
     private const long BlockElements = 1 << 15;
 
+    /// <summary>Rows up to this many classes keep their exps in a scratch row (256 KiB, a quarter of a Zen 4 L2) between
+    /// the sum and the gradient write; longer rows recompute the exp instead of spilling the scratch to L3.</summary>
+    private const int ScratchClasses = 1 << 16;
+
+    /// <summary>Gradients larger than this (about a third of the 32 MiB L3) are written with non-temporal stores: they
+    /// cannot stay in cache anyway, and skipping the read-for-ownership saves a third of the traffic.</summary>
+    private const long NonTemporalBytes = 12L << 20;
+
     public RowKind Kind;
     public LossGeometry G;
     public T* Input;
@@ -84,6 +94,12 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         long c = Math.Max(1, G.C);
         _rowsPerBlock = Math.Max(1, BlockElements / c);
         _tileWidth = Math.Clamp(TileElements / c, 1, Math.Max(1, G.D));
+        if (_tileWidth >= 16)
+        {
+            // Whole 16-position vectors, so the vectorized-across-positions kernel leaves no tail inside a tile.
+            _tileWidth &= ~15L;
+        }
+
         _tilesPerBatch = (G.D + _tileWidth - 1) / _tileWidth;
     }
 
@@ -179,11 +195,163 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
 
     private double TileBlock(long block, TC[] xs, TC[]? ts, TC[]? gs, TC[] tmp, TC[] tmp2)
     {
-        int c = G.C;
         long d = G.D;
         long n = block / _tilesPerBatch;
         long j0 = block % _tilesPerBatch * _tileWidth;
         int width = (int)Math.Min(_tileWidth, d - j0);
+        if (Kind != RowKind.ClassTarget || typeof(T) != typeof(float) || !Avx512F.IsSupported || G.C == 0)
+        {
+            return Positions(n, j0, width, xs, ts, gs, tmp, tmp2);
+        }
+
+        double partial = 0;
+        int b = 0;
+        TC[] lanes = ArrayPool<TC>.Shared.Rent(G.C * 16);
+        try
+        {
+            fixed (TC* scratch = lanes)
+            {
+                for (; b <= width - 16; b += 16)
+                {
+                    if (!Lanes16(n, j0 + b, (float*)scratch, ref partial))
+                    {
+                        partial += Positions(n, j0 + b, 16, xs, ts, gs, tmp, tmp2);
+                    }
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<TC>.Shared.Return(lanes);
+        }
+
+        if (b < width)
+        {
+            partial += Positions(n, j0 + b, width - b, xs, ts, gs, tmp, tmp2);
+        }
+
+        return partial;
+    }
+
+    /// <summary>Cross-entropy for 16 consecutive positions of a (N, C, D) float input, vectorized across positions:
+    /// every load is 16 contiguous floats of one class, so the class stride D costs nothing. Returns false, having
+    /// written nothing, when a non-ignored position has a NaN or infinite logit (the general path handles those).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private readonly bool Lanes16(long n, long j, float* e, ref double partial)
+    {
+        int c = G.C;
+        long d = G.D;
+        float* x = (float*)Input + n * c * d + j;
+        long p0 = n * d + j;
+
+        // 1. Targets, validity and the per-lane gathers x[t], w[t], upstream gradient.
+        int* tLane = stackalloc int[16];
+        float* dtLane = stackalloc float[16];
+        float* wtLane = stackalloc float[16];
+        float* gLane = stackalloc float[16];
+        int* validLane = stackalloc int[16];
+        float* w = (float*)Weight;
+        for (int l = 0; l < 16; l++)
+        {
+            long t = long.CreateTruncating(Target[p0 + l]);
+            bool valid = t != IgnoreIndex;
+            validLane[l] = valid ? -1 : 0;
+            tLane[l] = valid ? (int)t : -1;
+            dtLane[l] = valid ? x[t * d + l] : 0f;
+            wtLane[l] = valid && w != null ? w[t] : 1f;
+            gLane[l] = float.CreateTruncating(GradOutput == null ? GradScale : GradScale * Elements.ToCompute<T, TC>(GradOutput[p0 + l]));
+        }
+
+        Vector512<float> valid16 = Vector512.Load(validLane).AsSingle();
+
+        // 2. Max over classes, and a finiteness check: v − v is NaN exactly when v is NaN or ±∞.
+        Vector512<float> m = Vector512.Load(x);
+        Vector512<float> check = Vector512<float>.Zero;
+        for (int k = 0; k < c; k++)
+        {
+            Vector512<float> v = Vector512.Load(x + k * d);
+            m = Vector512.Max(m, v);
+            check += v - v;
+        }
+
+        if ((Vector512.Equals(check, check).AsInt32() | ~valid16.AsInt32()) != Vector512<int>.AllBitsSet)
+        {
+            return false;
+        }
+
+        // 3. s = Σ exp(x − m) (exps kept for the gradient), and Σ w·(x − m) for smoothing.
+        bool grad = Output != null;
+        float eps = float.CreateTruncating(Smoothing);
+        Vector512<float> s = Vector512<float>.Zero, sumWd = Vector512<float>.Zero;
+        for (int k = 0; k < c; k++)
+        {
+            Vector512<float> dk = Vector512.Load(x + k * d) - m;
+            Vector512<float> ek = FloatRows.Exp(dk);
+            if (grad)
+            {
+                ek.Store(e + k * 16);
+            }
+
+            s += ek;
+            if (eps != 0f)
+            {
+                sumWd += w == null ? dk : dk * Vector512.Create(w[k]);
+            }
+        }
+
+        // 4. Per-lane loss and gradient coefficients (the formulas of ClassRow), zero where ignored.
+        Vector512<float> logS = Vector512.Log(s);
+        Vector512<float> wt = Vector512.Load(wtLane);
+        Vector512<float> g = Vector512.Load(gLane);
+        Vector512<float> loss = wt * (logS - (Vector512.Load(dtLane) - m));
+        float epsOverC = eps / c;
+        float weightSum = float.CreateTruncating(WeightSum);
+        if (eps != 0f)
+        {
+            loss = loss * (1f - eps) + (logS * weightSum - sumWd) * epsOverC;
+        }
+
+        loss = Vector512.ConditionalSelect(valid16, loss, Vector512<float>.Zero);
+        if (Loss != null)
+        {
+            loss.Store((float*)Loss + p0);
+        }
+
+        partial += Vector512.Sum(Vector512.WidenLower(loss) + Vector512.WidenUpper(loss));
+
+        // 5. ∂loss/∂x_k = a·e_k + b·w_k − [k = t]·fix, written with one store per class.
+        if (grad)
+        {
+            Vector512<float> a = Vector512.ConditionalSelect(valid16, g * (wt * (1f - eps) + Vector512.Create(epsOverC * weightSum)) / s, Vector512<float>.Zero);
+            Vector512<float> b = Vector512.ConditionalSelect(valid16, -(g * epsOverC), Vector512<float>.Zero);
+            Vector512<float> fix = g * (1f - eps) * wt;
+            Vector512<int> tv = Vector512.Load(tLane);
+            float* o = (float*)Output + n * c * d + j;
+            bool nonTemporal = G.Elements * sizeof(float) >= NonTemporalBytes && ((nuint)o & 63) == 0 && (d & 15) == 0;
+            for (int k = 0; k < c; k++)
+            {
+                Vector512<float> bw = w == null || eps == 0f ? b : b * Vector512.Create(w[k]);
+                Vector512<float> r = Avx512F.FusedMultiplyAdd(Vector512.Load(e + k * 16), a, bw);
+                r -= Vector512.ConditionalSelect(Vector512.Equals(tv, Vector512.Create(k)).AsSingle(), fix, Vector512<float>.Zero);
+                r = Vector512.ConditionalSelect(valid16, r, Vector512<float>.Zero);
+                if (nonTemporal)
+                {
+                    Avx512F.StoreAlignedNonTemporal(o + k * d, r);
+                }
+                else
+                {
+                    r.Store(o + k * d);
+                }
+            }
+        }
+
+        return true;
+    }
+
+    private double Positions(long n, long j0, int width, TC[] xs, TC[]? ts, TC[]? gs, TC[] tmp, TC[] tmp2)
+    {
+        int c = G.C;
+        long d = G.D;
         Gather(Input, n, j0, width, xs);
         if (ts != null)
         {
@@ -243,6 +411,10 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                 // An ignored position contributes nothing, even where its logits are NaN or Inf.
                 dst.Clear();
             }
+            else if (typeof(TC) == typeof(float) && FloatRows.IsSupported && c > 0)
+            {
+                loss = ClassRowFloat(x, (int)target, dst, tmp, Upstream(position));
+            }
             else
             {
                 loss = ClassRow(x, (int)target, dst.IsEmpty ? tmp.AsSpan(0, c) : dst, !dst.IsEmpty, Upstream(position));
@@ -250,9 +422,24 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         }
         else if (c > 0)
         {
-            if (Kind == RowKind.ProbabilityTarget)
+            if (Kind == RowKind.ProbabilityTarget && typeof(TC) == typeof(float) && FloatRows.IsSupported)
+            {
+                loss = ProbabilityRowFloat(x, t, dst, tmp, tmp2, Upstream(position));
+            }
+            else if (Kind == RowKind.ProbabilityTarget)
             {
                 loss = ProbabilityRow(x, t, dst.IsEmpty ? tmp.AsSpan(0, c) : dst, tmp2.AsSpan(0, c), !dst.IsEmpty, Upstream(position));
+            }
+            else if (typeof(TC) == typeof(float) && FloatRows.IsSupported && TC.IsFinite(TensorPrimitives.Max<TC>(x)))
+            {
+                // log p = x − (m + log Σ exp(x − m)): a max pass, an exp pass that only sums, and one write.
+                fixed (TC* px = x)
+                fixed (TC* pd = dst)
+                {
+                    float m = float.CreateTruncating(TensorPrimitives.Max<TC>(x));
+                    float lse = m + MathF.Log(FloatRows.ExpSum((float*)px, c, m, null));
+                    FloatRows.Affine((float*)px, c, 1f, -lse, null, (float*)pd, nonTemporal: false);
+                }
             }
             else
             {
@@ -274,6 +461,64 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private readonly TC Upstream(long position) =>
         GradOutput == null ? GradScale : GradScale * Elements.ToCompute<T, TC>(GradOutput[position]);
+
+    /// <summary>The fused float32 path of <see cref="ClassRow"/>: a max pass, one exp pass that sums (and keeps the exps
+    /// in <paramref name="scratch"/> when the row fits), and one pass that writes the gradient.</summary>
+    private readonly TC ClassRowFloat(Span<TC> xs, int target, Span<TC> dsts, TC[] scratch, TC gc)
+    {
+        int c = G.C;
+        float m = TensorPrimitives.Max(MemoryMarshal.Cast<TC, float>(xs));
+        if (!float.IsFinite(m))
+        {
+            // NaN or +∞ make the row NaN, all −∞ too: PyTorch's semantics, left to the general path.
+            return ClassRow(xs, target, dsts.IsEmpty ? scratch.AsSpan(0, c) : dsts, !dsts.IsEmpty, gc);
+        }
+
+        float g = float.CreateTruncating(gc);
+        float eps = float.CreateTruncating(Smoothing);
+        float* w = (float*)Weight;
+        fixed (TC* px = xs)
+        fixed (TC* pd = dsts)
+        fixed (TC* ps = scratch)
+        {
+            float* x = (float*)px, dst = (float*)pd, e = (float*)ps;
+            float sumWd = eps != 0f ? FloatRows.WeightedSumMinus(x, c, m, w) : 0f;
+            float dt = x[target] - m;
+            bool keep = dst != null && c <= ScratchClasses;
+            float s = FloatRows.ExpSum(x, c, m, keep ? e : null);
+            float logS = MathF.Log(s);
+            float wt = w == null ? 1f : w[target];
+            float loss = wt * (logS - dt);
+            float epsOverC = eps / c;
+            float weightSum = float.CreateTruncating(WeightSum);
+            if (eps != 0f)
+            {
+                loss = (1f - eps) * loss + epsOverC * (weightSum * logS - sumWd);
+            }
+
+            if (dst != null)
+            {
+                // ∂loss/∂x_c = a·e_c + b·w_c, a = g·A/s, b = −g·ε/C; then the target's −g·(1 − ε)·w_t.
+                float a = g * ((1f - eps) * wt + epsOverC * weightSum) / s;
+                float b = -(g * epsOverC);
+                float* bw = eps != 0f ? w : null;
+                bool nonTemporal = typeof(T) == typeof(float) && G.Elements * sizeof(float) >= NonTemporalBytes;
+                if (keep)
+                {
+                    FloatRows.Affine(e, c, a, b, bw, dst, nonTemporal);
+                }
+                else
+                {
+                    FloatRows.ExpAffine(x, c, m, a, b, bw, dst, nonTemporal);
+                }
+
+                float et = keep ? e[target] : MathF.Exp(dt);
+                dst[target] = MathF.FusedMultiplyAdd(et, a, b * (bw == null ? 1f : bw[target])) - g * (1f - eps) * wt;
+            }
+
+            return TC.CreateTruncating(loss);
+        }
+    }
 
     private readonly TC ClassRow(Span<TC> x, int target, Span<TC> e, bool writeGradient, TC g)
     {
@@ -320,6 +565,39 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         }
 
         return loss;
+    }
+
+    /// <summary>The fused float32 path of <see cref="ProbabilityRow"/>: max, exp-and-sum into the scratch row, the two
+    /// target sums, and one gradient write; u = w·t' is recomputed on the fly rather than stored.</summary>
+    private readonly TC ProbabilityRowFloat(Span<TC> xs, Span<TC> ts, Span<TC> dsts, TC[] scratch, TC[] scratch2, TC gc)
+    {
+        int c = G.C;
+        float m = float.CreateTruncating(TensorPrimitives.Max<TC>(xs));
+        if (!float.IsFinite(m))
+        {
+            return ProbabilityRow(xs, ts, dsts.IsEmpty ? scratch.AsSpan(0, c) : dsts, scratch2.AsSpan(0, c), !dsts.IsEmpty, gc);
+        }
+
+        float eps = float.CreateTruncating(Smoothing);
+        float keep = eps != 0f ? 1f - eps : 1f;
+        float add = eps != 0f ? eps / c : 0f;
+        float g = float.CreateTruncating(gc);
+        fixed (TC* px = xs)
+        fixed (TC* pt = ts)
+        fixed (TC* pd = dsts)
+        fixed (TC* ps = scratch)
+        {
+            float* x = (float*)px, t = (float*)pt, dst = (float*)pd, e = (float*)ps, w = (float*)Weight;
+            float ud = FloatRows.TargetSums(x, t, c, m, w, keep, add, out float q);
+            float s = FloatRows.ExpSum(x, c, m, dst != null ? e : null);
+            float loss = q * MathF.Log(s) - ud;
+            if (dst != null)
+            {
+                FloatRows.ProbabilityGradient(e, t, c, g * q / s, g, w, keep, add, dst);
+            }
+
+            return TC.CreateTruncating(loss);
+        }
     }
 
     private readonly TC ProbabilityRow(Span<TC> x, Span<TC> t, Span<TC> e, Span<TC> u, bool writeGradient, TC g)

@@ -1,0 +1,31 @@
+using BenchmarkDotNet.Running;
+using Xent.Bench;
+using Xent.Bench.Compare;
+
+// compare [--quick]   side-by-side table: copy floor, Xent, libtorch (TorchSharp), agreement
+// floor               copy bandwidth alone, min / median / max
+// bdn [BDN args]      BenchmarkDotNet suite (BenchmarkSwitcher over the remaining arguments)
+return args switch
+{
+    ["compare", .. var rest] => CompareCommand.Run(rest),
+    ["bdn", .. var rest] => RunBenchmarkDotNet(rest),
+    ["floor"] => FloorCommand.Run(),
+    _ => Usage(),
+};
+
+static int RunBenchmarkDotNet(string[] args)
+{
+    BenchmarkSwitcher.FromTypes([typeof(CrossEntropyBenchmarks)]).Run(args, BenchConfig.Create());
+    return 0;
+}
+
+static int Usage()
+{
+    Console.Error.WriteLine("""
+        usage: dotnet run -c Release --project bench/Xent.Bench -- compare [--quick]
+               dotnet run -c Release --project bench/Xent.Bench -- floor
+               dotnet run -c Release --project bench/Xent.Bench -- bdn [BenchmarkDotNet arguments, e.g. --filter '*']
+        Before the first run on Debian 12: bench/fix-torchsharp.sh (see bench/README.md).
+        """);
+    return 2;
+}

@@ -1,0 +1,485 @@
+namespace Xent.Tests.Library;
+
+/// <summary>Every error the library throws: its type, its message (PyTorch's where PyTorch has one) and its parameter
+/// name; and that a call that throws has written nothing — the loss and gradient buffers are pre-filled with a sentinel
+/// and must still hold it.</summary>
+public class ErrorTests
+{
+    private const float Sentinel = 777f;
+
+    private static float[] Filled(int length) => Enumerable.Repeat(Sentinel, length).ToArray();
+
+    /// <summary>Calls <paramref name="act"/> with sentinel-filled loss and gradient buffers of the given lengths and
+    /// asserts the exception (exact type), its message, its parameter name, and that both buffers are untouched.</summary>
+    private static TException Throws<TException>(string paramName, string message, int lossLength, int gradLength,
+        Action<float[], float[]> act)
+        where TException : ArgumentException
+    {
+        float[] loss = Filled(lossLength);
+        float[] grad = Filled(gradLength);
+        TException ex = Assert.Throws<TException>(() => act(loss, grad));
+        Assert.Equal(paramName, ex.ParamName);
+        Assert.Equal($"{message} (Parameter '{paramName}')", ex.Message);
+        Assert.All(loss, v => Assert.Equal(Sentinel, v));
+        Assert.All(grad, v => Assert.Equal(Sentinel, v));
+        return ex;
+    }
+
+    private static void ThrowsArgument(string paramName, string message, int lossLength, int gradLength, Action<float[], float[]> act) =>
+        Throws<ArgumentException>(paramName, message, lossLength, gradLength, act);
+
+    private static void ThrowsOutOfRange(string paramName, string message, int lossLength, int gradLength, Action<float[], float[]> act) =>
+        Throws<ArgumentOutOfRangeException>(paramName, message, lossLength, gradLength, act);
+
+    private static readonly float[] s_input4x5 = Enumerable.Range(0, 20).Select(i => (float)Math.Sin(i)).ToArray();
+
+    // ---- Targets out of bounds ----
+
+    [Theory]
+    [InlineData(7L)]
+    [InlineData(5L)]
+    [InlineData(-1L)]
+    [InlineData(-101L)]
+    [InlineData(long.MaxValue)]
+    [InlineData(long.MinValue)]
+    public void TargetOutOfBounds_CrossEntropy_Throws(long bad)
+    {
+        long[] target = [0, 1, bad, 2];
+        ThrowsOutOfRange("target", $"Target {bad} is out of bounds.", 4, 20, (loss, grad) =>
+            Functional.CrossEntropy<float, long>(s_input4x5, [4, 5], target, [4], loss, Reduction.None, gradInput: grad));
+    }
+
+    [Theory]
+    [InlineData(7L)]
+    [InlineData(5L)]
+    [InlineData(-1L)]
+    public void TargetOutOfBounds_Nll_Throws(long bad)
+    {
+        long[] target = [0, 1, 2, bad];
+        ThrowsOutOfRange("target", $"Target {bad} is out of bounds.", 1, 20, (loss, grad) =>
+            Functional.NllLoss<float, long>(s_input4x5, [4, 5], target, [4], loss, gradInput: grad));
+    }
+
+    [Fact]
+    public void TargetOutOfBounds_IntAndByteTargets_Throw()
+    {
+        ThrowsOutOfRange("target", "Target -7 is out of bounds.", 1, 20, (loss, grad) =>
+            Functional.CrossEntropy<float, int>(s_input4x5, [4, 5], [0, -7, 1, 1], [4], loss, gradInput: grad));
+        ThrowsOutOfRange("target", "Target 200 is out of bounds.", 1, 20, (loss, grad) =>
+            Functional.CrossEntropy<float, byte>(s_input4x5, [4, 5], [0, 200, 1, 1], [4], loss, gradInput: grad));
+
+        // ignore_index −100 cannot be a byte, so a byte target is never ignored by default: 255 is out of bounds.
+        ThrowsOutOfRange("target", "Target 255 is out of bounds.", 1, 20, (loss, grad) =>
+            Functional.NllLoss<float, byte>(s_input4x5, [4, 5], [0, 255, 1, 1], [4], loss, gradInput: grad));
+    }
+
+    [Fact]
+    public void TargetOutOfBounds_KDim_1D_FixedEntries_AndMindSpore_Throw()
+    {
+        float[] image = Enumerable.Range(0, 2 * 3 * 4).Select(i => (float)i).ToArray();
+        ThrowsOutOfRange("target", "Target 3 is out of bounds.", 8, 24, (loss, grad) =>
+            Functional.CrossEntropy<float, long>(image, [2, 3, 4], [0, 1, 2, 0, 1, 2, 0, 3], [2, 4], loss, Reduction.None, gradInput: grad));
+        ThrowsOutOfRange("target", "Target 9 is out of bounds.", 1, 5, (loss, grad) =>
+            Functional.CrossEntropy<float, long>(s_input4x5.AsSpan(0, 5), [5], [9], [], loss, gradInput: grad));
+        ThrowsOutOfRange("target", "Target 5 is out of bounds.", 0, 20, (_, grad) =>
+            Functional.CrossEntropy(s_input4x5, 5, [0L, 5, 1, 1], grad));
+        ThrowsOutOfRange("target", "Target -2 is out of bounds.", 0, 20, (_, grad) =>
+            Functional.NllLoss(s_input4x5, 5, [0L, -2, 1, 1], grad));
+        ThrowsOutOfRange("target", "Target 6 is out of bounds.", 0, 0, (_, _) =>
+            Functional.NllLossWithTotalWeight<float, int>(s_input4x5, [4, 5], [0, 6, 1, 1]));
+    }
+
+    /// <summary>PyTorch tests ignore_index before the bounds: a target equal to ignore_index is ignored even where it
+    /// is outside [0, C), negative or not.</summary>
+    [Theory]
+    [InlineData(7L)]
+    [InlineData(5L)]
+    [InlineData(-3L)]
+    [InlineData(1000L)]
+    public void IgnoreIndex_IsTestedBeforeTheBounds(long ignoreIndex)
+    {
+        long[] target = [0, ignoreIndex, 4, ignoreIndex];
+        float[] loss = new float[1];
+        float[] grad = new float[20];
+        Functional.CrossEntropy<float, long>(s_input4x5, [4, 5], target, [4], loss, Reduction.Mean, ignoreIndex: ignoreIndex, gradInput: grad);
+        float nllTotal = Functional.NllLoss<float, long>(s_input4x5, [4, 5], target, [4], default, ignoreIndex: ignoreIndex);
+
+        var expected = Reference.ReferenceLoss.CrossEntropy(Numbers.ToDouble(s_input4x5), [4, 5], target, ignoreIndex: ignoreIndex);
+        Assert.Equal(expected.Loss[0], loss[0], 1e-6);
+        Assert.Equal(2f, nllTotal);
+        Assert.All(grad.AsSpan(5, 5).ToArray(), v => Assert.Equal(0f, v));
+        Assert.All(grad.AsSpan(15, 5).ToArray(), v => Assert.Equal(0f, v));
+    }
+
+    /// <summary>The bad target is the last of a large, parallel call: validation runs before any work, so nothing is
+    /// written and the caller gets the one exception (not an AggregateException).</summary>
+    [Fact]
+    public void TargetOutOfBounds_AtTheEndOfALargeCall_WritesNothing()
+    {
+        const int n = 1000, c = 100;
+        float[] input = Numbers.Convert<float>(Numbers.Gaussian(new Random(3), n * c));
+        long[] target = Enumerable.Range(0, n).Select(i => (long)(i % c)).ToArray();
+        target[^1] = c;
+        int[] image = Enumerable.Range(0, 4 * 64 * 64).Select(i => i % 21).ToArray();
+        image[^1] = 21;
+        float[] imageInput = new float[4 * 21 * 64 * 64];
+
+        int saved = Parallelism.MaxDegreeOfParallelism;
+        try
+        {
+            Parallelism.MaxDegreeOfParallelism = 4;
+            ThrowsOutOfRange("target", "Target 100 is out of bounds.", n, n * c, (loss, grad) =>
+                Functional.CrossEntropy<float, long>(input, [n, c], target, [n], loss, Reduction.None, gradInput: grad));
+            ThrowsOutOfRange("target", "Target 100 is out of bounds.", n, n * c, (loss, grad) =>
+                Functional.NllLoss<float, long>(input, [n, c], target, [n], loss, Reduction.None, gradInput: grad));
+            ThrowsOutOfRange("target", "Target 21 is out of bounds.", 4 * 64 * 64, imageInput.Length, (loss, grad) =>
+                Functional.CrossEntropy<float, int>(imageInput, [4, 21, 64, 64], image, [4, 64, 64], loss, Reduction.None, gradInput: grad));
+        }
+        finally
+        {
+            Parallelism.MaxDegreeOfParallelism = saved;
+        }
+    }
+
+    // ---- Weight ----
+
+    [Fact]
+    public void WeightOfTheWrongLength_Throws()
+    {
+        const string message = "weight tensor should be defined either for all 5 classes or no classes but got weight tensor of shape: [4]";
+        float[] weight = [1, 1, 1, 1];
+        long[] target = [0, 1, 2, 3];
+        ThrowsArgument("weight", message, 1, 20, (loss, grad) =>
+            Functional.CrossEntropy<float, long>(s_input4x5, [4, 5], target, [4], loss, Reduction.Mean, weight, gradInput: grad));
+        ThrowsArgument("weight", message, 1, 20, (loss, grad) =>
+            Functional.NllLoss<float, long>(s_input4x5, [4, 5], target, [4], loss, Reduction.Mean, weight, gradInput: grad));
+        ThrowsArgument("weight", message, 0, 20, (_, grad) =>
+            Functional.CrossEntropy(s_input4x5, 5, target, grad, Reduction.Sum, weight));
+        ThrowsArgument("weight", message, 0, 20, (_, grad) =>
+            Functional.NllLoss(s_input4x5, 5, target, grad, Reduction.Sum, weight));
+        ThrowsArgument("weight", message, 0, 0, (_, _) =>
+            Functional.NllLossWithTotalWeight<float, long>(s_input4x5, [4, 5], target, weight));
+
+        // cross_entropy_loss_prob_target has its own check, with a prefix.
+        ThrowsArgument("weight", "cross_entropy: " + message, 1, 20, (loss, grad) =>
+            Functional.CrossEntropy<float>(s_input4x5, [4, 5], s_input4x5, loss, Reduction.Mean, weight, gradInput: grad));
+        ThrowsArgument("weight", "weight tensor should be defined either for all 5 classes or no classes but got weight tensor of shape: [6]", 1, 20,
+            (loss, grad) => Functional.CrossEntropy<float, long>(s_input4x5, [4, 5], target, [4], loss, Reduction.Mean, new float[6], gradInput: grad));
+    }
+
+    // ---- Shapes ----
+
+    [Fact]
+    public void BatchSizeMismatch_Throws()
+    {
+        float[] input = new float[12];
+        ThrowsArgument("target", "Expected input batch_size (4) to match target batch_size (3).", 1, 12, (loss, grad) =>
+            Functional.CrossEntropy<float, long>(input, [4, 3], [0, 0, 0], [3], loss, gradInput: grad));
+        ThrowsArgument("target", "Expected input batch_size (4) to match target batch_size (3).", 1, 12, (loss, grad) =>
+            Functional.NllLoss<float, long>(input, [4, 3], [0, 0, 0], [3], loss, gradInput: grad));
+        ThrowsArgument("target", "Expected input batch_size (4) to match target batch_size (3).", 0, 12, (_, grad) =>
+            Functional.CrossEntropy(input, 3, [0L, 0, 0], grad));
+        ThrowsArgument("target", "Expected input batch_size (4) to match target batch_size (5).", 0, 12, (_, grad) =>
+            Functional.NllLoss(input, 3, [0L, 0, 0, 0, 0], grad));
+
+        // K-dim: the batch is checked before the spatial dims.
+        ThrowsArgument("target", "Expected input batch_size (2) to match target batch_size (3).", 1, 72, (loss, grad) =>
+            Functional.CrossEntropy<float, long>(new float[72], [2, 4, 3, 3], new long[27], [3, 3, 3], loss, gradInput: grad));
+    }
+
+    [Fact]
+    public void TwoDimensionalInput_WithAScalarTarget_IsASizeMismatch()
+    {
+        ThrowsArgument("target", "size mismatch (got input: [4, 3], target: [])", 1, 12, (loss, grad) =>
+            Functional.CrossEntropy<float, long>(new float[12], [4, 3], [0], [], loss, gradInput: grad));
+    }
+
+    [Fact]
+    public void KDimTargetMismatch_Throws()
+    {
+        ThrowsArgument("target", "Expected target size [2, 3, 3], got [2, 3, 4]", 18, 72, (loss, grad) =>
+            Functional.CrossEntropy<float, long>(new float[72], [2, 4, 3, 3], new long[24], [2, 3, 4], loss, Reduction.None, gradInput: grad));
+        ThrowsArgument("target", "Expected target size [2, 3, 3], got [2, 9]", 1, 72, (loss, grad) =>
+            Functional.NllLoss<float, long>(new float[72], [2, 4, 3, 3], new long[18], [2, 9], loss, gradInput: grad));
+        ThrowsArgument("target", "Expected target size [2, 3], got []", 1, 24, (loss, grad) =>
+            Functional.CrossEntropy<float, long>(new float[24], [2, 4, 3], [0], [], loss, gradInput: grad));
+    }
+
+    [Fact]
+    public void TargetOfTooManyDimensions_Throws()
+    {
+        ThrowsArgument("target", "0D or 1D target tensor expected, multi-target not supported", 1, 12, (loss, grad) =>
+            Functional.CrossEntropy<float, long>(new float[12], [4, 3], new long[4], [4, 1], loss, gradInput: grad));
+        ThrowsArgument("target", "0D or 1D target tensor expected, multi-target not supported", 1, 3, (loss, grad) =>
+            Functional.CrossEntropy<float, long>(new float[3], [3], new long[3], [3, 1], loss, gradInput: grad));
+    }
+
+    /// <summary>A 1-D input (C) takes a 0-D target (); a 1-D target is refused.</summary>
+    [Fact]
+    public void OneDimensionalInput_WithAOneDimensionalTarget_Throws()
+    {
+        ThrowsArgument("target", "Expected target to be 0D when input is 1D, but got target.dim =1", 1, 3, (loss, grad) =>
+            Functional.CrossEntropy<float, long>(new float[3], [3], [0, 1, 2], [3], loss, gradInput: grad));
+        ThrowsArgument("target", "size mismatch (got input: [3], target: [2])", 1, 3, (loss, grad) =>
+            Functional.NllLoss<float, long>(new float[3], [3], [0, 1], [2], loss, gradInput: grad));
+        ThrowsArgument("target", "size mismatch (got input: [3], target: [1])", 1, 3, (loss, grad) =>
+            Functional.CrossEntropy<float, long>(new float[3], [3], [1], [1], loss, gradInput: grad));
+    }
+
+    [Fact]
+    public void ScalarInput_Throws()
+    {
+        ThrowsArgument("input", "Expected 1 or more dimensions (got 0)", 1, 1, (loss, grad) =>
+            Functional.CrossEntropy<float, long>([1f], [], [0], [], loss, gradInput: grad));
+        ThrowsArgument("input", "Expected 1 or more dimensions (got 0)", 1, 1, (loss, grad) =>
+            Functional.CrossEntropy<float>([1f], [], [1f], loss, gradInput: grad));
+    }
+
+    [Fact]
+    public void SpanLengthNotMatchingItsShape_Throws()
+    {
+        ThrowsArgument("input", "'input' has 5 elements but its shape [2, 3] needs 6.", 1, 5, (loss, grad) =>
+            Functional.CrossEntropy<float, long>(new float[5], [2, 3], [0, 0], [2], loss));
+        ThrowsArgument("target", "'target' has 2 elements but its shape [3] needs 3.", 1, 9, (loss, grad) =>
+            Functional.NllLoss<float, long>(new float[9], [3, 3], [0, 0], [3], loss, gradInput: grad));
+        ThrowsArgument("input", "'input' has 5 elements but its shape [2, 3] needs 6.", 1, 5, (loss, _) =>
+            Functional.CrossEntropy<float>(new float[5], [2, 3], new float[5], loss));
+        ThrowsArgument("target", "Expected a target of class probabilities with the input's 6 elements, got 5.", 1, 6, (loss, grad) =>
+            Functional.CrossEntropy<float>(new float[6], [2, 3], new float[5], loss, gradInput: grad));
+    }
+
+    [Fact]
+    public void NegativeDimension_Throws()
+    {
+        ThrowsArgument("inputShape", "Shape [2, -3] of 'inputShape' has a negative dimension.", 1, 0, (loss, _) =>
+            Functional.CrossEntropy<float, long>([], [2, -3], [0, 0], [2], loss));
+        ThrowsArgument("targetShape", "Shape [-2] of 'targetShape' has a negative dimension.", 1, 0, (loss, _) =>
+            Functional.NllLoss<float, long>([], [2, 0], [], [-2], loss));
+    }
+
+    // ---- Label smoothing ----
+
+    [Theory]
+    [InlineData(1.5, "1.5")]
+    [InlineData(-0.1, "-0.1")]
+    [InlineData(1.0000001, "1.0000001")]
+    public void LabelSmoothingOutsideZeroToOne_Throws(double labelSmoothing, string printed)
+    {
+        string message = "label_smoothing must be between 0.0 and 1.0. Got: " + printed;
+        ThrowsOutOfRange("labelSmoothing", message, 1, 20, (loss, grad) =>
+            Functional.CrossEntropy<float, long>(s_input4x5, [4, 5], [0, 1, 2, 3], [4], loss, labelSmoothing: labelSmoothing, gradInput: grad));
+        ThrowsOutOfRange("labelSmoothing", message, 1, 20, (loss, grad) =>
+            Functional.CrossEntropy<float>(s_input4x5, [4, 5], s_input4x5, loss, labelSmoothing: labelSmoothing, gradInput: grad));
+    }
+
+    [Fact]
+    public void LabelSmoothing_FixedEntryPoint_Throws()
+    {
+        ThrowsOutOfRange("labelSmoothing", "label_smoothing must be between 0.0 and 1.0. Got: 1.5", 0, 20, (_, grad) =>
+            Functional.CrossEntropy(s_input4x5, 5, [0L, 1, 2, 3], grad, labelSmoothing: 1.5f));
+    }
+
+    /// <summary>PyTorch's check is <c>label_smoothing &lt;= 1.0</c>, false for NaN, so NaN is refused there too.</summary>
+    [Fact]
+    public void LabelSmoothingNaN_ProbabilityTargets_Throws()
+    {
+        ThrowsOutOfRange("labelSmoothing", "label_smoothing must be between 0.0 and 1.0. Got: NaN", 1, 20, (loss, grad) =>
+            Functional.CrossEntropy<float>(s_input4x5, [4, 5], s_input4x5, loss, labelSmoothing: double.NaN, gradInput: grad));
+    }
+
+    [Fact]
+    public void LabelSmoothingNaN_ClassTargets_Throws()
+    {
+        ThrowsOutOfRange("labelSmoothing", "label_smoothing must be between 0.0 and 1.0. Got: NaN", 1, 20, (loss, grad) =>
+            Functional.CrossEntropy<float, long>(s_input4x5, [4, 5], [0, 1, 2, 3], [4], loss, labelSmoothing: double.NaN, gradInput: grad));
+        ThrowsOutOfRange("labelSmoothing", "label_smoothing must be between 0.0 and 1.0. Got: NaN", 0, 20, (_, grad) =>
+            Functional.CrossEntropy(s_input4x5, 5, [0L, 1, 2, 3], grad, labelSmoothing: float.NaN));
+    }
+
+    // ---- Probability targets and ignore_index ----
+
+    [Theory]
+    [InlineData(1L)]
+    [InlineData(0L)]
+    [InlineData(100L)]
+    public void ProbabilityTargets_WithANonNegativeIgnoreIndex_Throws(long ignoreIndex)
+    {
+        ThrowsArgument("ignoreIndex", "ignore_index is not supported for floating point target", 1, 20, (loss, grad) =>
+            Functional.CrossEntropy<float>(s_input4x5, [4, 5], s_input4x5, loss, gradInput: grad, ignoreIndex: ignoreIndex));
+    }
+
+    [Fact]
+    public void ProbabilityTargets_WithANegativeIgnoreIndex_IsAccepted()
+    {
+        float[] prob = Enumerable.Range(0, 20).Select(i => i % 3 / 2f).ToArray();
+        float[] loss = new float[1], lossDefault = new float[1];
+        float[] grad = new float[20], gradDefault = new float[20];
+        Functional.CrossEntropy<float>(s_input4x5, [4, 5], prob, loss, gradInput: grad, ignoreIndex: -5);
+        Functional.CrossEntropy<float>(s_input4x5, [4, 5], prob, lossDefault, gradInput: gradDefault);
+
+        Assert.Equal(lossDefault, loss);
+        Assert.Equal(gradDefault, grad);
+        Assert.True(float.IsFinite(loss[0]) && loss[0] > 0);
+    }
+
+    // ---- Output lengths and the reduction ----
+
+    [Fact]
+    public void LossOfTheWrongLength_Throws()
+    {
+        ThrowsArgument("loss", "'loss' has 3 elements but reduction 'mean' produces 1.", 3, 20, (loss, grad) =>
+            Functional.CrossEntropy<float, long>(s_input4x5, [4, 5], [0, 1, 2, 3], [4], loss, Reduction.Mean, gradInput: grad));
+        ThrowsArgument("loss", "'loss' has 2 elements but reduction 'none' produces 4.", 2, 20, (loss, grad) =>
+            Functional.NllLoss<float, long>(s_input4x5, [4, 5], [0, 1, 2, 3], [4], loss, Reduction.None, gradInput: grad));
+        ThrowsArgument("loss", "'loss' has 4 elements but reduction 'sum' produces 1.", 4, 20, (loss, grad) =>
+            Functional.CrossEntropy<float>(s_input4x5, [4, 5], s_input4x5, loss, Reduction.Sum, gradInput: grad));
+
+        // A 1-D input has no batch: even unreduced, its loss is one value.
+        ThrowsArgument("loss", "'loss' has 5 elements but reduction 'none' produces 1.", 5, 5, (loss, grad) =>
+            Functional.CrossEntropy<float, long>(s_input4x5.AsSpan(0, 5), [5], [1], [], loss, Reduction.None, gradInput: grad));
+    }
+
+    [Fact]
+    public void GradInputOfTheWrongLength_Throws()
+    {
+        ThrowsArgument("gradInput", "'gradInput' has 19 elements but the input has 20.", 1, 19, (loss, grad) =>
+            Functional.CrossEntropy<float, long>(s_input4x5, [4, 5], [0, 1, 2, 3], [4], loss, gradInput: grad));
+        ThrowsArgument("gradInput", "'gradInput' has 21 elements but the input has 20.", 1, 21, (loss, grad) =>
+            Functional.NllLoss<float, long>(s_input4x5, [4, 5], [0, 1, 2, 3], [4], loss, gradInput: grad));
+        ThrowsArgument("gradInput", "'gradInput' has 4 elements but the input has 20.", 1, 4, (loss, grad) =>
+            Functional.CrossEntropy<float>(s_input4x5, [4, 5], s_input4x5, loss, gradInput: grad));
+        ThrowsArgument("gradInput", "'gradInput' has 4 elements but the input has 20.", 0, 4, (_, grad) =>
+            Functional.CrossEntropy(s_input4x5, 5, [0L, 1, 2, 3], grad));
+    }
+
+    [Fact]
+    public void GradOutputOfTheWrongLength_Throws()
+    {
+        ThrowsArgument("gradOutput", "'gradOutput' has 2 elements but the loss it is the gradient of has 1.", 1, 20, (loss, grad) =>
+            Functional.CrossEntropy<float, long>(s_input4x5, [4, 5], [0, 1, 2, 3], [4], loss, gradInput: grad, gradOutput: [1f, 1f]));
+        ThrowsArgument("gradOutput", "'gradOutput' has 1 elements but the loss it is the gradient of has 4.", 4, 20, (loss, grad) =>
+            Functional.NllLoss<float, long>(s_input4x5, [4, 5], [0, 1, 2, 3], [4], loss, Reduction.None, gradInput: grad, gradOutput: [1f]));
+        ThrowsArgument("gradOutput", "'gradOutput' has 3 elements but the loss it is the gradient of has 4.", 4, 20, (loss, grad) =>
+            Functional.CrossEntropy<float>(s_input4x5, [4, 5], s_input4x5, loss, Reduction.None, gradInput: grad, gradOutput: [1f, 1f, 1f]));
+    }
+
+    [Fact]
+    public void InvalidReduction_Throws()
+    {
+        ThrowsOutOfRange("reduction", "3 is not a valid value for reduction", 1, 20, (loss, grad) =>
+            Functional.CrossEntropy<float, long>(s_input4x5, [4, 5], [0, 1, 2, 3], [4], loss, (Reduction)3, gradInput: grad));
+        ThrowsOutOfRange("reduction", "-1 is not a valid value for reduction", 1, 20, (loss, grad) =>
+            Functional.NllLoss<float, long>(s_input4x5, [4, 5], [0, 1, 2, 3], [4], loss, (Reduction)(-1), gradInput: grad));
+        ThrowsOutOfRange("reduction", "7 is not a valid value for reduction", 1, 20, (loss, grad) =>
+            Functional.CrossEntropy<float>(s_input4x5, [4, 5], s_input4x5, loss, (Reduction)7, gradInput: grad));
+        Throws<ArgumentOutOfRangeException>("reduction", "5 is not a valid value for reduction", 0, 0, (_, _) =>
+            ((Reduction)5).ToPyTorchString());
+    }
+
+    // ---- The fixed 2-D float entry points and MindSpore's op ----
+
+    [Fact]
+    public void FixedEntryPoints_ReductionNone_Throws()
+    {
+        const string message = "Reduction.None gives one loss per row; this overload returns a single value. Use the overload with a loss span.";
+        ThrowsArgument("reduction", message, 0, 20, (_, grad) => Functional.CrossEntropy(s_input4x5, 5, [0L, 1, 2, 3], grad, Reduction.None));
+        ThrowsArgument("reduction", message, 0, 20, (_, grad) => Functional.NllLoss(s_input4x5, 5, [0L, 1, 2, 3], grad, Reduction.None));
+        ThrowsArgument("reduction", "Reduction.None gives one loss per label; use NllLoss with a loss span of the labels' length.", 0, 0,
+            (_, _) => Functional.NllLossWithTotalWeight<float, long>(s_input4x5, [4, 5], [0, 1, 2, 3], reduction: Reduction.None));
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(-1)]
+    public void FixedEntryPoints_NonPositiveClasses_Throws(int classes)
+    {
+        float[] grad = Filled(20);
+        var ce = Assert.Throws<ArgumentOutOfRangeException>(() => Functional.CrossEntropy(s_input4x5, classes, [0L, 1, 2, 3], grad));
+        var nll = Assert.Throws<ArgumentOutOfRangeException>(() => Functional.NllLoss(s_input4x5, classes, [0L, 1, 2, 3], grad));
+        foreach (ArgumentOutOfRangeException ex in new[] { ce, nll })
+        {
+            Assert.Equal("classes", ex.ParamName);
+            Assert.Equal(classes, ex.ActualValue);
+            Assert.StartsWith($"classes ('{classes}') must be a non-negative and non-zero value.", ex.Message);
+        }
+
+        Assert.All(grad, v => Assert.Equal(Sentinel, v));
+    }
+
+    [Fact]
+    public void FixedEntryPoints_InputNotAMultipleOfClasses_Throws()
+    {
+        ThrowsArgument("input", "The input's length 7 is not a multiple of classes (3).", 0, 7, (_, grad) =>
+            Functional.CrossEntropy(new float[7], 3, [0L, 0], grad));
+        ThrowsArgument("input", "The input's length 20 is not a multiple of classes (6).", 0, 20, (_, grad) =>
+            Functional.NllLoss(s_input4x5, 6, [0L, 0, 0], grad));
+    }
+
+    // ---- LogSoftmax ----
+
+    [Fact]
+    public void LogSoftmax_Errors()
+    {
+        ThrowsArgument("output", "'output' has 5 elements but the input has 6.", 0, 5, (_, output) =>
+            Functional.LogSoftmax<float>(new float[6], [2, 3], 1, output));
+        ThrowsArgument("input", "'input' has 6 elements but its shape [2, 4] needs 8.", 0, 6, (_, output) =>
+            Functional.LogSoftmax<float>(new float[6], [2, 4], 1, output));
+        ThrowsOutOfRange("dim", "Dimension out of range (expected to be in range of [-2, 1], but got 2)", 0, 6, (_, output) =>
+            Functional.LogSoftmax<float>(new float[6], [2, 3], 2, output));
+        ThrowsOutOfRange("dim", "Dimension out of range (expected to be in range of [-2, 1], but got -3)", 0, 6, (_, output) =>
+            Functional.LogSoftmax<float>(new float[6], [2, 3], -3, output));
+        ThrowsOutOfRange("dim", "Dimension out of range (expected to be in range of [-1, 0], but got 1)", 0, 1, (_, output) =>
+            Functional.LogSoftmax<float>(new float[1], [], 1, output));
+    }
+
+    // ---- Unsupported element and target types ----
+
+    private const string UnsupportedInt32 = "Element type Int32 of 'input' is not supported; use float, double, Half or BFloat16 for inputs and byte, sbyte, short, ushort, int, uint or long for class targets.";
+
+    [Fact]
+    public void UnsupportedElementType_ProbabilitiesAndLogSoftmax_Throw()
+    {
+        int[] ints = new int[6];
+        var prob = Assert.Throws<NotSupportedException>(() => Functional.CrossEntropy<int>(ints, [2, 3], ints, new int[1]));
+        var logSoftmax = Assert.Throws<NotSupportedException>(() => Functional.LogSoftmax<int>(ints, [2, 3], 1, new int[6]));
+        Assert.Equal(UnsupportedInt32, prob.Message);
+        Assert.Equal(UnsupportedInt32, logSoftmax.Message);
+    }
+
+    [Fact]
+    public void UnsupportedElementType_ClassTargets_Throw()
+    {
+        int[] ints = [1, 2, 3, 4, 5, 6];
+        int[] loss = Enumerable.Repeat(777, 1).ToArray();
+        int[] grad = Enumerable.Repeat(777, 6).ToArray();
+        var nll = Assert.Throws<NotSupportedException>(() => Functional.NllLoss<int, long>(ints, [2, 3], [0, 1], [2], loss, gradInput: grad));
+        var ce = Assert.Throws<NotSupportedException>(() => Functional.CrossEntropy<int, long>(ints, [2, 3], [0, 1], [2], loss, gradInput: grad));
+        var ms = Assert.Throws<NotSupportedException>(() => Functional.NllLossWithTotalWeight<int, long>(ints, [2, 3], [0, 1]));
+        Assert.Equal(UnsupportedInt32, nll.Message);
+        Assert.Equal(UnsupportedInt32, ce.Message);
+        Assert.Equal(UnsupportedInt32, ms.Message);
+        Assert.All(loss, v => Assert.Equal(777, v));
+        Assert.All(grad, v => Assert.Equal(777, v));
+    }
+
+    [Fact]
+    public void UnsupportedTargetType_Throws()
+    {
+        var ex = Assert.Throws<NotSupportedException>(() =>
+            Functional.CrossEntropy<float, ulong>(new float[6], [2, 3], [0UL, 1UL], [2], new float[1]));
+        Assert.Equal("Element type UInt64 of 'target' is not supported; use float, double, Half or BFloat16 for inputs and byte, sbyte, short, ushort, int, uint or long for class targets.", ex.Message);
+    }
+
+    // ---- Parallelism setting ----
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(-4)]
+    public void MaxDegreeOfParallelism_BelowOne_Throws(int value)
+    {
+        int saved = Parallelism.MaxDegreeOfParallelism;
+        var ex = Assert.Throws<ArgumentOutOfRangeException>(() => Parallelism.MaxDegreeOfParallelism = value);
+        Assert.Equal("value", ex.ParamName);
+        Assert.Equal(saved, Parallelism.MaxDegreeOfParallelism);
+    }
+}

@@ -1,0 +1,202 @@
+namespace Xent.Tests.Library;
+
+/// <summary>The fused float32 kernels against the library's float64 path, which runs the general TensorPrimitives
+/// code: every branch of the fast path (scratch row, recomputed exps for long rows, non-temporal stores, the K-dim
+/// kernel across positions and its fallbacks) must agree with it.</summary>
+public sealed class FastPathTests
+{
+    private static (float[] X, long[] T) Data(int seed, long elements, long positions, int classes, double ignoreRate = 0.1)
+    {
+        var rnd = new Random(seed);
+        var x = new float[elements];
+        for (long i = 0; i < x.LongLength; i++) x[i] = (float)(rnd.NextDouble() * 12 - 6);
+        var t = new long[positions];
+        for (long i = 0; i < t.LongLength; i++) t[i] = rnd.NextDouble() < ignoreRate ? -100 : rnd.Next(classes);
+        return (x, t);
+    }
+
+    private static void AssertClose(double expected, double actual, double tol, string what)
+    {
+        if (double.IsNaN(expected)) { Assert.True(double.IsNaN(actual), $"{what}: expected NaN, got {actual}"); return; }
+        Assert.True(Math.Abs(expected - actual) <= tol * (1 + Math.Abs(expected)), $"{what}: expected {expected:R}, got {actual:R}");
+    }
+
+    private static void Compare(float[] x, nint[] shape, long[] t, nint[] tshape, Reduction reduction, double eps, bool weights)
+    {
+        int c = (int)(shape.Length == 1 ? shape[0] : shape[1]);
+        float[]? w = weights ? [.. Enumerable.Range(0, c).Select(i => 0.25f + (i % 7) * 0.3f)] : null;
+        long positions = t.LongLength;
+        long lossLength = reduction == Reduction.None ? positions : 1;
+        var lossF = new float[lossLength];
+        var gradF = new float[x.LongLength];
+        Functional.CrossEntropy<float, long>(x, shape, t, tshape, lossF, reduction, w, -100, eps, gradF);
+        var lossD = new double[lossLength];
+        var gradD = new double[x.LongLength];
+        double[]? wd = w is null ? null : [.. w.Select(v => (double)v)];
+        Functional.CrossEntropy<double, long>([.. x.Select(v => (double)v)], shape, t, tshape, lossD, reduction, wd, -100, eps, gradD);
+        for (long i = 0; i < lossLength; i++) AssertClose(lossD[i], lossF[i], 2e-5, $"loss[{i}]");
+        for (long i = 0; i < gradD.LongLength; i++) AssertClose(gradD[i], gradF[i], 2e-5, $"grad[{i}]");
+    }
+
+    public static TheoryData<int> ClassCounts() => [.. Enumerable.Range(1, 130)];
+
+    [Theory]
+    [MemberData(nameof(ClassCounts))]
+    public void RowsOfEveryRemainderMatchFloat64(int classes)
+    {
+        (float[] x, long[] t) = Data(classes, 3L * classes, 3, classes);
+        Compare(x, [3, classes], t, [3], Reduction.None, 0, weights: false);
+        Compare(x, [3, classes], t, [3], Reduction.Mean, 0.2, weights: true);
+    }
+
+    [Theory]
+    [InlineData(50_000)]   // exps kept in the scratch row
+    [InlineData(70_001)]   // longer than the scratch row: exps recomputed
+    public void LargeVocabularyRowsMatchFloat64(int classes)
+    {
+        (float[] x, long[] t) = Data(7, 4L * classes, 4, classes, ignoreRate: 0);
+        Compare(x, [4, classes], t, [4], Reduction.Mean, 0, weights: false);
+        Compare(x, [4, classes], t, [4], Reduction.Sum, 0.1, weights: true);
+    }
+
+    [Fact]
+    public void NonTemporalGradientMatchesFloat64()
+    {
+        // 100 × 32000 floats = 12.8 MB: above the non-temporal threshold.
+        (float[] x, long[] t) = Data(11, 100L * 32000, 100, 32000);
+        Compare(x, [100, 32000], t, [100], Reduction.Mean, 0.1, weights: false);
+    }
+
+    [Theory]
+    [InlineData(2, 5, 37)]      // two 16-position groups and a tail of 5
+    [InlineData(3, 21, 64)]
+    [InlineData(1, 1, 16)]
+    [InlineData(2, 40, 1000)]   // several tiles per batch
+    public void KDimMatchesFloat64(int n, int c, int d)
+    {
+        (float[] x, long[] t) = Data(n * 1000 + c * 10 + d, (long)n * c * d, (long)n * d, c);
+        Compare(x, [n, c, d], t, [n, d], Reduction.None, 0, weights: false);
+        Compare(x, [n, c, 1, d], t, [n, 1, d], Reduction.Mean, 0.3, weights: true);
+        Compare(x, [n, c, d], t, [n, d], Reduction.Sum, 0, weights: true);
+    }
+
+    [Fact]
+    public void KDimNonFiniteLogitsFollowPyTorchAndIgnoredOnesContributeNothing()
+    {
+        const int n = 1, c = 3, d = 32;
+        (float[] x, long[] t) = Data(5, n * c * d, n * d, c, ignoreRate: 0);
+        t[2] = -100;
+        x[1 * d + 2] = float.NaN;                 // ignored position: contributes nothing
+        x[0 * d + 3] = float.PositiveInfinity;    // ignored position too
+        t[3] = -100;
+        x[2 * d + 20] = float.NaN;                // non-ignored: its loss and gradient are NaN
+        x[0 * d + 25] = float.NegativeInfinity;   // −∞ in a non-target logit is fine
+        t[25] = 1;
+        var loss = new float[d];
+        var grad = new float[x.Length];
+        Functional.CrossEntropy<float, long>(x, [n, c, d], t, [n, d], loss, Reduction.None, gradInput: grad);
+        Assert.Equal(0f, loss[2]);
+        Assert.Equal(0f, loss[3]);
+        for (int k = 0; k < c; k++)
+        {
+            Assert.Equal(0f, grad[k * d + 2]);
+            Assert.Equal(0f, grad[k * d + 3]);
+            Assert.True(float.IsNaN(grad[k * d + 20]));
+        }
+
+        Assert.True(float.IsNaN(loss[20]));
+        Assert.True(float.IsFinite(loss[25]));
+        Assert.Equal(0f, grad[0 * d + 25]);
+        Assert.True(float.IsFinite(loss[4]));
+    }
+
+    [Fact]
+    public void ResultsAreBitIdenticalForAnyThreadCount()
+    {
+        (float[] x, long[] t) = Data(3, 512L * 2000, 512, 2000);
+        (float[] xk, long[] tk) = Data(4, 4L * 21 * 64 * 64, 4L * 64 * 64, 21);
+        float[] Run(int threads, bool kdim)
+        {
+            int saved = Parallelism.MaxDegreeOfParallelism;
+            try
+            {
+                Parallelism.MaxDegreeOfParallelism = threads;
+                var loss = new float[1];
+                var grad = new float[kdim ? xk.Length : x.Length];
+                if (kdim) Functional.CrossEntropy<float, long>(xk, [4, 21, 64, 64], tk, [4, 64, 64], loss, gradInput: grad, labelSmoothing: 0.1);
+                else Functional.CrossEntropy<float, long>(x, [512, 2000], t, [512], loss, gradInput: grad, labelSmoothing: 0.1);
+                return [loss[0], .. grad];
+            }
+            finally
+            {
+                Parallelism.MaxDegreeOfParallelism = saved;
+            }
+        }
+
+        foreach (bool kdim in new[] { false, true })
+        {
+            float[] one = Run(1, kdim);
+            Assert.Equal(one, Run(2, kdim));
+            Assert.Equal(one, Run(7, kdim));
+        }
+    }
+
+    [Fact]
+    public void SpanEntryPointsDoNotAllocateInSteadyState()
+    {
+        (float[] x, long[] t) = Data(9, 256L * 4096, 256, 4096);
+        var grad = new float[x.Length];
+        // Warm up every variant first: the first calls allocate the pools' buckets and the worker threads.
+        for (int i = 0; i < 40; i++)
+        {
+            Functional.CrossEntropy(x, 4096, t, grad);
+            Functional.CrossEntropy(x, 4096, t, grad, labelSmoothing: 0.1f);
+            Functional.NllLoss(x, 4096, t, grad);
+        }
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 5; i++) Functional.CrossEntropy(x, 4096, t, grad, labelSmoothing: 0.1f);
+        for (int i = 0; i < 5; i++) Functional.NllLoss(x, 4096, t, grad);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Equal(0, allocated);
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(17)]
+    [InlineData(130)]
+    [InlineData(40_000)]
+    public void ProbabilityTargetsAndLogSoftmaxMatchFloat64(int classes)
+    {
+        var rnd = new Random(classes);
+        int n = 3;
+        var x = new float[n * classes];
+        var p = new float[n * classes];
+        for (int i = 0; i < x.Length; i++)
+        {
+            x[i] = (float)(rnd.NextDouble() * 10 - 5);
+            p[i] = (float)rnd.NextDouble();
+        }
+
+        float[] w = [.. Enumerable.Range(0, classes).Select(i => 0.5f + (i % 3))];
+        double[] xd = [.. x.Select(v => (double)v)], pd = [.. p.Select(v => (double)v)], wd = [.. w.Select(v => (double)v)];
+        foreach ((Reduction reduction, double eps, bool weighted) in new[] { (Reduction.None, 0.0, false), (Reduction.Mean, 0.25, true), (Reduction.Sum, 0.0, true) })
+        {
+            int lossLength = reduction == Reduction.None ? n : 1;
+            var lossF = new float[lossLength];
+            var gradF = new float[x.Length];
+            Functional.CrossEntropy<float>(x, [n, classes], p, lossF, reduction, weighted ? w : default, eps, gradF);
+            var lossD = new double[lossLength];
+            var gradD = new double[x.Length];
+            Functional.CrossEntropy<double>(xd, [n, classes], pd, lossD, reduction, weighted ? wd : default, eps, gradD);
+            for (int i = 0; i < lossLength; i++) AssertClose(lossD[i], lossF[i], 2e-5, $"loss[{i}]");
+            for (int i = 0; i < x.Length; i++) AssertClose(gradD[i], gradF[i], 2e-5, $"grad[{i}]");
+        }
+
+        var logpF = new float[x.Length];
+        var logpD = new double[x.Length];
+        Functional.LogSoftmax<float>(x, [n, classes], 1, logpF);
+        Functional.LogSoftmax<double>(xd, [n, classes], 1, logpD);
+        for (int i = 0; i < x.Length; i++) AssertClose(logpD[i], logpF[i], 2e-6, $"logp[{i}]");
+    }
+}
