@@ -59,6 +59,7 @@ internal static class Program
         root.Subcommands.Add(LossCommand.Create(LossKind.Nll, stdout));
         root.Subcommands.Add(LossCommand.Create(LossKind.CrossEntropy, stdout));
         root.Subcommands.Add(DemoCommand.Create(stdout));
+        root.Subcommands.Add(Eval.EvalCommand.Create(stdout));
         return root;
     }
 

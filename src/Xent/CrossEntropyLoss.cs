@@ -5,7 +5,7 @@ namespace Xent;
 /// <summary>The cross-entropy loss as a module, like <c>torch.nn.CrossEntropyLoss</c> and MindSpore's
 /// <c>nn.CrossEntropyLoss</c>: log-softmax over the class dimension, then NLL, with label smoothing; targets are class
 /// indices or class probabilities.</summary>
-/// <remarks>See <see cref="Functional.CrossEntropy{T, TTarget}(ReadOnlySpan{T}, ReadOnlySpan{nint}, ReadOnlySpan{TTarget}, ReadOnlySpan{nint}, Span{T}, Reduction, ReadOnlySpan{T}, long, double, Span{T}, ReadOnlySpan{T})"/> and <see cref="Functional.CrossEntropy{T}"/> for
+/// <remarks>See <see cref="Functional.CrossEntropy{T, TTarget}(ReadOnlySpan{T}, ReadOnlySpan{nint}, ReadOnlySpan{TTarget}, ReadOnlySpan{nint}, Span{T}, Reduction, ReadOnlySpan{T}, long, double, Span{T}, ReadOnlySpan{T})"/> and <see cref="Functional.CrossEntropy{T}(ReadOnlySpan{T}, ReadOnlySpan{nint}, ReadOnlySpan{T}, Span{T}, Reduction, ReadOnlySpan{T}, double, Span{T}, ReadOnlySpan{T}, long)"/> for
 /// layouts, types and the exact computation.</remarks>
 public sealed class CrossEntropyLoss
 {
@@ -87,7 +87,7 @@ public sealed class CrossEntropyLoss
     /// <param name="inputShape">(C), (N, C) or (N, C, d1, …, dK).</param>
     /// <param name="target">Class probabilities.</param>
     /// <param name="loss">1 element when reduced (or for input (C)), else one per position.</param>
-    /// <exception cref="ArgumentException">See <see cref="Functional.CrossEntropy{T}"/>.</exception>
+    /// <exception cref="ArgumentException">See <see cref="Functional.CrossEntropy{T}(ReadOnlySpan{T}, ReadOnlySpan{nint}, ReadOnlySpan{T}, Span{T}, Reduction, ReadOnlySpan{T}, double, Span{T}, ReadOnlySpan{T}, long)"/>.</exception>
     public void Forward<T>(ReadOnlySpan<T> input, ReadOnlySpan<nint> inputShape, ReadOnlySpan<T> target, Span<T> loss)
         where T : unmanaged =>
         Functional.CrossEntropy(input, inputShape, target, loss, Reduction, _weight.As<T>(), LabelSmoothing, default, default, IgnoreIndex);
@@ -99,7 +99,7 @@ public sealed class CrossEntropyLoss
     /// <param name="target">Class probabilities.</param>
     /// <param name="gradOutput">The upstream gradient, the loss's length (empty for 1).</param>
     /// <param name="gradInput">Receives the gradient, the input's length.</param>
-    /// <exception cref="ArgumentException">See <see cref="Functional.CrossEntropy{T}"/>.</exception>
+    /// <exception cref="ArgumentException">See <see cref="Functional.CrossEntropy{T}(ReadOnlySpan{T}, ReadOnlySpan{nint}, ReadOnlySpan{T}, Span{T}, Reduction, ReadOnlySpan{T}, double, Span{T}, ReadOnlySpan{T}, long)"/>.</exception>
     public void Backward<T>(ReadOnlySpan<T> input, ReadOnlySpan<nint> inputShape, ReadOnlySpan<T> target, ReadOnlySpan<T> gradOutput, Span<T> gradInput)
         where T : unmanaged =>
         Functional.CrossEntropy(input, inputShape, target, default, Reduction, _weight.As<T>(), LabelSmoothing, gradInput, gradOutput, IgnoreIndex);

@@ -4,7 +4,7 @@ namespace Xent;
 
 /// <summary>The negative log-likelihood loss as a module, like <c>torch.nn.NLLLoss</c>, MindSpore's <c>nn.NLLLoss</c>
 /// and OneFlow's <c>nn.NLLLoss</c>: options are fixed at construction, tensors are passed to each call.</summary>
-/// <remarks>The input holds log-probabilities (for instance from <see cref="Functional.LogSoftmax{T}"/>); see
+/// <remarks>The input holds log-probabilities (for instance from <see cref="Functional.LogSoftmax{T}(ReadOnlySpan{T}, ReadOnlySpan{nint}, int, Span{T})"/>); see
 /// <see cref="Functional.NllLoss{T, TTarget}(ReadOnlySpan{T}, ReadOnlySpan{nint}, ReadOnlySpan{TTarget}, ReadOnlySpan{nint}, Span{T}, Reduction, ReadOnlySpan{T}, long, Span{T}, ReadOnlySpan{T})"/> for layouts, types and the exact computation.</remarks>
 public sealed class NLLLoss
 {

@@ -81,6 +81,50 @@ internal static class NpyReader
         return Finish(header, ReadData(stream, header.ByteCount, name));
     }
 
+    /// <summary>
+    /// Reads and checks only the header of a seekable .npy stream, for callers that map the data in place instead of
+    /// loading it: the same checks as <see cref="Read(Stream, string?)"/>, including the exact data length, but no
+    /// limit on the data's size and no byte swapping or transposing (see <see cref="NpyHeader.BigEndian"/> and
+    /// <see cref="NpyHeader.FortranOrder"/>).
+    /// </summary>
+    /// <param name="stream">A seekable stream at the start of a .npy file, which must end where the data ends.</param>
+    /// <param name="nameForErrors">The name that starts every error message.</param>
+    /// <param name="dataOffset">The position of the first data byte, counted from where the stream started.</param>
+    /// <exception cref="NpyFormatException">The bytes are not a valid .npy file of a supported dtype.</exception>
+    /// <exception cref="IOException">The stream fails.</exception>
+    public static NpyHeader ReadHeader(Stream stream, string nameForErrors, out long dataOffset)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        long start = stream.Position;
+        Span<byte> prefix = stackalloc byte[PreambleLength + 4];
+        int got = stream.ReadAtLeast(prefix[..PreambleLength], PreambleLength, throwOnEndOfStream: false);
+        int lengthFieldSize = CheckPreamble(prefix[..got], nameForErrors);
+        got = stream.ReadAtLeast(prefix.Slice(PreambleLength, lengthFieldSize), lengthFieldSize, throwOnEndOfStream: false);
+        int headerLength = ReadHeaderLength(prefix.Slice(PreambleLength, got), lengthFieldSize, nameForErrors);
+        if (stream.Length - stream.Position < headerLength)
+        {
+            throw HeaderTruncated(nameForErrors, headerLength, Math.Max(0, stream.Length - stream.Position));
+        }
+
+        byte[] headerBytes = new byte[headerLength];
+        stream.ReadExactly(headerBytes);
+        NpyHeader header = ParseHeader(headerBytes, prefix[6], nameForErrors);
+        dataOffset = stream.Position - start;
+        long found = stream.Length - stream.Position;
+        if (found < header.ByteCount)
+        {
+            throw Truncated(nameForErrors, header.ByteCount, found);
+        }
+
+        if (found > header.ByteCount)
+        {
+            throw new NpyFormatException(
+                nameForErrors, $"{found - header.ByteCount} unexpected bytes after the data: expected {header.ByteCount} bytes after the header, found {found}");
+        }
+
+        return header;
+    }
+
     /// <summary>Reads a whole .npy file held in memory.</summary>
     /// <param name="bytes">Every byte of the file.</param>
     /// <param name="nameForErrors">The name that starts every error message; <c>&lt;stream&gt;</c> if null.</param>
