@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -123,12 +124,39 @@ internal static class Elements
         {
             TensorPrimitives.ConvertToHalf(MemoryMarshal.Cast<TC, float>(source), MemoryMarshal.Cast<T, Half>(destination));
         }
+        else if (typeof(T) == typeof(BFloat16) && typeof(TC) == typeof(float))
+        {
+            NarrowBFloat16(MemoryMarshal.Cast<TC, uint>(source), MemoryMarshal.Cast<T, ushort>(destination));
+        }
         else
         {
             for (int i = 0; i < source.Length; i++)
             {
                 destination[i] = FromCompute<T, TC>(source[i]);
             }
+        }
+    }
+
+    /// <summary>Round-to-nearest-even of each float's upper half, 16 lanes at a time, NaN kept a quiet NaN: the
+    /// vector form of <see cref="BFloat16.RoundToBits"/>.</summary>
+    private static void NarrowBFloat16(ReadOnlySpan<uint> source, Span<ushort> destination)
+    {
+        int i = 0;
+        if (Avx512F.IsSupported)
+        {
+            for (; i <= source.Length - Vector512<uint>.Count; i += Vector512<uint>.Count)
+            {
+                Vector512<uint> bits = Vector512.Create(source.Slice(i, Vector512<uint>.Count));
+                Vector512<uint> rounded = (bits + Vector512.Create(0x7FFFu) + ((bits >> 16) & Vector512<uint>.One)) >> 16;
+                Vector512<uint> nan = Vector512.GreaterThan(bits & Vector512.Create(0x7FFF_FFFFu), Vector512.Create(0x7F80_0000u));
+                Vector512<uint> result = Vector512.ConditionalSelect(nan, (bits >> 16) | Vector512.Create(0x0040u), rounded);
+                Avx512F.ConvertToVector256UInt16(result).CopyTo(destination.Slice(i));
+            }
+        }
+
+        for (; i < source.Length; i++)
+        {
+            destination[i] = BFloat16.RoundToBits(BitConverter.UInt32BitsToSingle(source[i]));
         }
     }
 

@@ -238,4 +238,26 @@ public sealed class FastPathTests
             for (int i = 0; i < grad.Length; i++) AssertClose(gradD[i], grad[i], tol, $"grad[{i}] half={half}");
         }
     }
+
+    [Fact]
+    public void VectorBFloat16NarrowingEqualsTheScalarRounding()
+    {
+        var rnd = new Random(17);
+        var values = new float[100_003];
+        for (int i = 0; i < values.Length; i++)
+        {
+            values[i] = BitConverter.UInt32BitsToSingle((uint)rnd.NextInt64(0, 1L << 32));
+        }
+
+        float[] special = [float.NaN, -float.NaN, float.PositiveInfinity, float.NegativeInfinity, 0f, -0f, float.MaxValue,
+            BitConverter.UInt32BitsToSingle(0x3F80_8000), BitConverter.UInt32BitsToSingle(0x3F81_8000), BitConverter.UInt32BitsToSingle(0x7F7F_FFFF),
+            BitConverter.UInt32BitsToSingle(0x7F80_0001), BitConverter.UInt32BitsToSingle(0xFFC0_0001), float.Epsilon];
+        special.CopyTo(values, 0);
+        var narrowed = new BFloat16[values.Length];
+        Xent.Kernels.Elements.Narrow<BFloat16, float>(values, narrowed);
+        for (int i = 0; i < values.Length; i++)
+        {
+            Assert.Equal(((BFloat16)values[i]).RawValue, narrowed[i].RawValue);
+        }
+    }
 }
