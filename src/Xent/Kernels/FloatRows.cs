@@ -306,4 +306,45 @@ internal static unsafe class FloatRows
             dst[i] = e[i] * a - u * g;
         }
     }
+
+    /// <summary>Chunk length of <see cref="MaxAndSumExp"/>: 16 KiB of floats, a quarter of L1, so the exp pass over a
+    /// chunk re-reads L1 rather than L2.</summary>
+    private const int LseChunk = 4096;
+
+    /// <summary>m = max x_i and s = Σ exp(x_i − m) with each chunk of the row read from memory once: a chunk's max,
+    /// then its exps against that max (from L1), combined across chunks by rescaling the running sum — one exp per
+    /// logit plus two per chunk. Returns false without a result when the max is not finite (NaN, ±∞).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static bool MaxAndSumExp(float* x, int n, out float m, out float s)
+    {
+        m = float.NegativeInfinity;
+        s = 0f;
+        for (int start = 0; start < n; start += LseChunk)
+        {
+            int len = Math.Min(LseChunk, n - start);
+            float mc = System.Numerics.Tensors.TensorPrimitives.Max(new ReadOnlySpan<float>(x + start, len));
+            if (!float.IsFinite(mc))
+            {
+                if (float.IsNegativeInfinity(mc))
+                {
+                    continue;
+                }
+
+                return false;
+            }
+
+            float sc = ExpSum(x + start, len, mc, null);
+            if (mc > m)
+            {
+                s = s * MathF.Exp(m - mc) + sc;
+                m = mc;
+            }
+            else
+            {
+                s += sc * MathF.Exp(mc - m);
+            }
+        }
+
+        return float.IsFinite(m);
+    }
 }

@@ -501,6 +501,20 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
     private readonly TC ClassRowFloat(Span<TC> xs, int target, Span<TC> dsts, TC[] scratch, TC gc)
     {
         int c = G.C;
+        if (dsts.IsEmpty && Smoothing == TC.Zero)
+        {
+            // Forward only: the statistics in one read of the row.
+            fixed (TC* px = xs)
+            {
+                float* x = (float*)px;
+                if (FloatRows.MaxAndSumExp(x, c, out float mf, out float sf))
+                {
+                    float wtf = Weight == null ? 1f : ((float*)Weight)[target];
+                    return TC.CreateTruncating(wtf * (MathF.Log(sf) - (x[target] - mf)));
+                }
+            }
+        }
+
         float m = TensorPrimitives.Max(MemoryMarshal.Cast<TC, float>(xs));
         if (!float.IsFinite(m))
         {
