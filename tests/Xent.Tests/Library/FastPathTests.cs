@@ -260,4 +260,24 @@ public sealed class FastPathTests
             Assert.Equal(((BFloat16)values[i]).RawValue, narrowed[i].RawValue);
         }
     }
+
+    [Fact]
+    public void ChunkedForwardHandlesInfiniteAndNaNChunks()
+    {
+        const int c = 10_000;
+        (float[] x, long[] t) = Data(23, 4L * c, 4, c, ignoreRate: 0);
+        for (int i = 0; i < 4096; i++) x[i] = float.NegativeInfinity;            // row 0: a whole chunk of −∞, then finite
+        for (int i = 0; i < c; i++) x[c + i] = float.NegativeInfinity;          // row 1: all −∞ → NaN
+        x[2 * c + 5000] = float.NaN;                                            // row 2: NaN in the second chunk → NaN
+        x[3 * c + 9999] = 80f;                                                  // row 3: the max in the last chunk
+        t[0] = 4097;
+        var lossF = new float[4];
+        Functional.CrossEntropy<float, long>(x, [4, c], t, [4], lossF, Reduction.None);
+        var lossD = new double[4];
+        Functional.CrossEntropy<double, long>([.. x.Select(v => (double)v)], [4, c], t, [4], lossD, Reduction.None);
+        AssertClose(lossD[0], lossF[0], 2e-5, "row 0");
+        Assert.True(float.IsNaN(lossF[1]));
+        Assert.True(float.IsNaN(lossF[2]));
+        AssertClose(lossD[3], lossF[3], 2e-5, "row 3");
+    }
 }
