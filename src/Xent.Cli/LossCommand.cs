@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
 using System.Globalization;
 using System.Numerics;
 using Xent.Cli.Npy;
@@ -14,6 +15,9 @@ internal enum LossKind
 /// <summary><c>xent nll</c> and <c>xent cross-entropy</c>: read .npy files, call the library, write .npy files.</summary>
 internal static class LossCommand
 {
+    /// <summary>The longest file name (one path component) that common file systems accept, in UTF-8 bytes.</summary>
+    private const int MaxFileNameBytes = 255;
+
     private sealed record Settings(
         LossKind Kind, string Input, string Target, string? Weight, long IgnoreIndex, Reduction Reduction,
         double LabelSmoothing, string? Out, string? Grad, string? LogProb);
@@ -27,10 +31,18 @@ internal static class LossCommand
         var input = new Argument<string>("INPUT") { Description = "Input .npy: float16, float32 or float64, shape (C), (N, C) or (N, C, d1, ..., dK)." };
         var target = new Argument<string>("TARGET") { Description = "Target .npy: int64, int32 or uint8 class indices" + (ce ? ", or floats of the input's shape (probabilities)." : ".") };
         var weight = new Option<string?>("--weight") { Description = "Class weights .npy, shape (C).", HelpName = "W.npy" };
-        var ignoreIndex = new Option<long>("--ignore-index") { Description = "Target value that contributes nothing (any integer).", DefaultValueFactory = _ => -100, HelpName = "N" };
+        var ignoreIndex = new Option<long>("--ignore-index")
+        {
+            Description = "Target value that contributes nothing (any integer).", DefaultValueFactory = _ => -100, HelpName = "N",
+            CustomParser = ParseIgnoreIndex,
+        };
         var reduction = new Option<string>("--reduction") { Description = "none, mean or sum.", DefaultValueFactory = _ => "mean", HelpName = "none|mean|sum" };
         reduction.AcceptOnlyFromAmong("none", "mean", "sum");
-        var labelSmoothing = new Option<double>("--label-smoothing") { Description = "Label smoothing in [0, 1].", DefaultValueFactory = _ => 0.0, HelpName = "F" };
+        var labelSmoothing = new Option<double>("--label-smoothing")
+        {
+            Description = "Label smoothing in [0, 1].", DefaultValueFactory = _ => 0.0, HelpName = "F",
+            CustomParser = ParseLabelSmoothing,
+        };
         var output = new Option<string?>("--out") { Description = "Write the loss here (.npy, the input's dtype).", HelpName = "LOSS.npy" };
         var grad = new Option<string?>("--grad") { Description = "Write the gradient of the loss (of the sum of losses for none) w.r.t. the input here.", HelpName = "GRAD.npy" };
         var logProb = new Option<string?>("--log-prob") { Description = "Write the log-softmax of the input here.", HelpName = "LOGP.npy" };
@@ -63,12 +75,47 @@ internal static class LossCommand
         return command;
     }
 
+    /// <summary>Any 64-bit integer; the message names the option and the value, not a .NET type.</summary>
+    private static long ParseIgnoreIndex(ArgumentResult result)
+    {
+        string token = result.Tokens[0].Value;
+        if (long.TryParse(token, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long value))
+        {
+            return value;
+        }
+
+        result.AddError($"--ignore-index must be an integer from {long.MinValue} to {long.MaxValue}, got '{token}'");
+        return 0;
+    }
+
+    /// <summary>
+    /// A number in [0, 1]. Checked here rather than by the library so that a bad value is a usage error (exit 2) found
+    /// before any file is read; the message is PyTorch's. "nan" and "inf" do not parse as .NET numbers, so they are
+    /// named as not a number; "NaN" and "Infinity" do, and fail the range check.
+    /// </summary>
+    private static double ParseLabelSmoothing(ArgumentResult result)
+    {
+        string token = result.Tokens[0].Value;
+        if (!double.TryParse(token, NumberStyles.Float, CultureInfo.InvariantCulture, out double value))
+        {
+            result.AddError($"--label-smoothing must be a number between 0.0 and 1.0, got '{token}'");
+            return 0;
+        }
+
+        if (!(value >= 0 && value <= 1))
+        {
+            result.AddError("--label-smoothing: label_smoothing must be between 0.0 and 1.0. Got: " + value.ToString("R", CultureInfo.InvariantCulture));
+        }
+
+        return value;
+    }
+
     private static int Execute(Settings s, TextWriter stdout)
     {
-        foreach (string? path in new[] { s.Out, s.Grad, s.LogProb })
-        {
-            CheckOutputPath(path);
-        }
+        CheckOutputPath(s.Out, "--out");
+        CheckOutputPath(s.Grad, "--grad");
+        CheckOutputPath(s.LogProb, "--log-prob");
+        CheckDistinct(s);
 
         NpyArray input = ReadNpy(s.Input, "input");
         NpyArray target = ReadNpy(s.Target, "target");
@@ -142,9 +189,7 @@ internal static class LossCommand
             Functional.LogSoftmax<T>(x, inputShape, input.Shape.Length == 1 ? 0 : 1, logProb);
         }
 
-        if (s.Out is not null) NpyWriter.Write<T>(s.Out, loss, lossShape);
-        if (s.Grad is not null) NpyWriter.Write<T>(s.Grad, grad, input.Shape);
-        if (s.LogProb is not null) NpyWriter.Write<T>(s.LogProb, logProb, input.Shape);
+        WriteOutputs([(s.Out, loss, lossShape), (s.Grad, grad, input.Shape), (s.LogProb, logProb, input.Shape)]);
 
         stdout.WriteLine($"{(s.Kind == LossKind.Nll ? "nll" : "cross-entropy")}: input {CliFormat.ShapeString(input.Shape)} {input.DType.ToString().ToLowerInvariant()}, " +
             $"target {CliFormat.ShapeString(target.Shape)} {target.DType.ToString().ToLowerInvariant()} ({targetKind})");
@@ -192,22 +237,100 @@ internal static class LossCommand
         }
     }
 
-    private static void CheckOutputPath(string? path)
+    private static void CheckOutputPath(string? path, string option)
     {
         if (path is null)
         {
             return;
         }
 
-        if (Directory.Exists(path))
+        if (path.Length == 0)
         {
-            throw new CliException($"output '{path}' is a directory", ExitCodes.Usage);
+            throw new CliException($"{option} needs a file name, got an empty string", ExitCodes.Usage);
         }
 
-        string? directory = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (Directory.Exists(path))
+        {
+            throw new CliException($"{option} '{path}' is a directory", ExitCodes.Usage);
+        }
+
+        string fullPath = Path.GetFullPath(path);
+        string? directory = Path.GetDirectoryName(fullPath);
         if (directory is not null && !Directory.Exists(directory))
         {
-            throw new CliException($"output directory '{directory}' does not exist", ExitCodes.Usage);
+            throw new CliException($"{option} '{path}': the output directory '{directory}' does not exist", ExitCodes.Usage);
+        }
+
+        // Linux, macOS and Windows cap one name at 255 bytes or characters. The temporary file's name is shortened to
+        // fit, so without this check a long name would fail only at the final rename, after other outputs were renamed.
+        int nameBytes = System.Text.Encoding.UTF8.GetByteCount(Path.GetFileName(fullPath));
+        if (nameBytes > MaxFileNameBytes)
+        {
+            throw new CliException($"{option}: the file name is {nameBytes} bytes long, more than the {MaxFileNameBytes} a file system allows", ExitCodes.Usage);
+        }
+    }
+
+    /// <summary>Two outputs naming one file would leave only the last written: refuse it up front.</summary>
+    private static void CheckDistinct(Settings s)
+    {
+        var seen = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach ((string? path, string option) in new[] { (s.Out, "--out"), (s.Grad, "--grad"), (s.LogProb, "--log-prob") })
+        {
+            if (path is null)
+            {
+                continue;
+            }
+
+            if (!seen.TryAdd(Path.GetFullPath(path), option))
+            {
+                throw new CliException($"{seen[Path.GetFullPath(path)]} and {option} name the same file '{path}'", ExitCodes.Usage);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Writes every requested output or none: each goes to its own temporary file first, and the renames happen only
+    /// once all of them are written, so a failure on the second (a full disk, a directory made read-only meanwhile)
+    /// leaves the first untouched too.
+    /// </summary>
+    private static void WriteOutputs<T>(ReadOnlySpan<(string? Path, T[] Data, long[] Shape)> outputs)
+        where T : unmanaged
+    {
+        var files = new List<AtomicFile>(outputs.Length);
+        try
+        {
+            foreach ((string? path, T[] data, long[] shape) in outputs)
+            {
+                if (path is null)
+                {
+                    continue;
+                }
+
+                AtomicFile file;
+                try
+                {
+                    file = AtomicFile.Create(path);
+                }
+                catch (UnauthorizedAccessException)
+                {
+                    throw new CliException($"cannot write '{path}' (permission denied)");
+                }
+
+                files.Add(file);
+                NpyWriter.Write<T>(file.Stream, data, shape);
+            }
+
+            foreach (AtomicFile file in files)
+            {
+                file.Commit();
+            }
+        }
+        finally
+        {
+            foreach (AtomicFile file in files)
+            {
+                file.Dispose();
+            }
         }
     }
 

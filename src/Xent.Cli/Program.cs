@@ -27,7 +27,7 @@ internal static class Program
 
         if (parsed.Errors.Count > 0)
         {
-            stderr.WriteLine("error: " + OneLine(parsed.Errors[0].Message) + " (see 'xent --help')");
+            stderr.WriteLine("error: " + OneLine(UsageError(parsed)) + " (see 'xent --help')");
             return ExitCodes.Usage;
         }
 
@@ -61,6 +61,31 @@ internal static class Program
         root.Subcommands.Add(DemoCommand.Create(stdout));
         root.Subcommands.Add(Eval.EvalCommand.Create(stdout));
         return root;
+    }
+
+    /// <summary>
+    /// The first parse error, made specific where System.CommandLine's own message names no value: an unknown word
+    /// where a command should be ("Required command was not provided." for <c>xent frob</c>), and a missing
+    /// positional argument ("Required argument missing for command: 'nll'." says neither which nor what it is).
+    /// </summary>
+    private static string UsageError(ParseResult parsed)
+    {
+        Command command = parsed.CommandResult.Command;
+        if (command is RootCommand && parsed.UnmatchedTokens.Count > 0)
+        {
+            string commands = string.Join(", ", command.Subcommands.Select(c => c.Name));
+            return $"unknown command '{parsed.UnmatchedTokens[0]}' (expected one of: {commands})";
+        }
+
+        string[] missing = [.. parsed.Errors
+            .Select(e => e.SymbolResult is ArgumentResult { Tokens.Count: 0 } r && command.Arguments.Contains(r.Argument) ? r.Argument.Name : null)
+            .OfType<string>().Distinct()];
+        if (missing.Length > 0)
+        {
+            return $"'xent {command.Name}' needs {string.Join(" and ", missing)}, which {(missing.Length > 1 ? "are" : "is")} missing";
+        }
+
+        return parsed.Errors[0].Message;
     }
 
     /// <summary>The library's argument messages end with "(Parameter 'x')"; the user needs the sentence only.</summary>

@@ -49,6 +49,27 @@ internal static class NpyWriter
         WriteFile(path, BuildHeader(dtype, shape), MemoryMarshal.AsBytes(data));
     }
 
+    /// <summary>Writes <paramref name="data"/> with <paramref name="shape"/> as .npy bytes to <paramref name="stream"/>.</summary>
+    /// <exception cref="NotSupportedException"><typeparamref name="T"/> has no .npy dtype here.</exception>
+    /// <exception cref="ArgumentException">
+    /// A dimension is negative, the shape does not hold <paramref name="data"/>.Length elements, or it has more
+    /// than 64 dimensions.
+    /// </exception>
+    public static void Write<T>(Stream stream, ReadOnlySpan<T> data, ReadOnlySpan<long> shape) where T : unmanaged
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        NpyDType dtype = NpyArray.DTypeOf<T>();
+        long count = NpyArray.CountElements(shape, nameof(shape));
+        if (count != data.Length)
+        {
+            throw new ArgumentException(
+                $"data has {data.Length} elements, but shape {NpyArray.FormatShape(shape)} holds {count}.", nameof(data));
+        }
+
+        stream.Write(BuildHeader(dtype, shape));
+        stream.Write(MemoryMarshal.AsBytes(data));
+    }
+
     /// <summary>Writes <paramref name="array"/> to the .npy file <paramref name="path"/>, atomically.</summary>
     /// <exception cref="DirectoryNotFoundException">The directory of <paramref name="path"/> does not exist.</exception>
     /// <exception cref="IOException">The file cannot be written; <paramref name="path"/> is left as it was.</exception>
