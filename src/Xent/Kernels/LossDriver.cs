@@ -102,6 +102,7 @@ internal static unsafe class LossDriver
                 T* perPosition = reduced ? null : pLoss;
                 T* upstream = reduced ? null : pGradOutput;
                 double total;
+                bool divided = false;
                 if (crossEntropy)
                 {
                     var rows = new SoftmaxRows<T, TC, TTarget>
@@ -118,6 +119,29 @@ internal static unsafe class LossDriver
                         rows.Partials = pPartials;
                         rows.Run();
                         total = reduced ? PairwiseSum.Sum(new ReadOnlySpan<double>(pPartials, (int)rows.Blocks)) : 0;
+                        if (reduction == Reduction.Mean && totalWeight == 0 && labelSmoothing != 0 && pLoss != null)
+                        {
+                            // PyTorch divides its two terms apart: (1 − ε)·nll/W + (ε/C)·smooth/W. With W = 0 that is
+                            // not the combined sum over 0 (0/0 + x/0 is NaN, not ±∞), so in this degenerate case the NLL
+                            // sum is recomputed on its own (forward only) and the two quotients taken as PyTorch does.
+                            SoftmaxRows<T, TC, TTarget> nllOnly = rows;
+                            nllOnly.Smoothing = TC.Zero;
+                            nllOnly.Loss = null;
+                            nllOnly.Output = null;
+                            nllOnly.Run();
+                            double nll = PairwiseSum.Sum(new ReadOnlySpan<double>(pPartials, (int)rows.Blocks));
+                            double keep = 1 - labelSmoothing, share = labelSmoothing / g.C;
+                            double smooth = (total - keep * nll) / share;
+                            total = keep * (nll / totalWeight) + share * (smooth / totalWeight);
+                            divided = true;
+
+                            // Its gradient: every class of a live position gets ±∞ from the smoothing term and 0·∞ or
+                            // ∞ − ∞ from the rest, so log-softmax's backward makes each live row NaN throughout.
+                            if (pGradInput != null)
+                            {
+                                FillLiveRows(g, pTarget, ignoreIndex, pGradInput, Elements.FromCompute<T, TC>(TC.NaN));
+                            }
+                        }
                     }
                 }
                 else
@@ -139,10 +163,9 @@ internal static unsafe class LossDriver
 
                 if (reduced && pLoss != null)
                 {
-                    // Mean over zero total weight is 0/0 = NaN, as in PyTorch (an empty batch included); a sum of nothing is 0.
-                    // With smoothing PyTorch divides its two terms apart: nll 0/0 = NaN plus smooth x/0 = ±∞ is NaN,
-                    // so a mean over zero total weight is NaN even where the combined sum is not 0.
-                    *pLoss = FromDouble<T>(reduction != Reduction.Mean ? total : totalWeight == 0 ? double.NaN : total / totalWeight);
+                    // Mean over zero total weight is IEEE x/0 as in PyTorch: 0/0 = NaN (all ignored, an empty batch, zero
+                    // weights), ±∞ when weights of both signs cancel; a sum of nothing is 0.
+                    *pLoss = FromDouble<T>(reduction != Reduction.Mean || divided ? total : total / totalWeight);
                 }
 
                 return totalWeight;
@@ -227,6 +250,25 @@ internal static unsafe class LossDriver
         {
             var rows = new SoftmaxRows<T, TC, byte> { Kind = RowKind.LogSoftmax, G = g, Input = pInput, Output = pOutput };
             rows.Run();
+        }
+    }
+
+    private static void FillLiveRows<T, TTarget>(in LossGeometry g, TTarget* target, long ignoreIndex, T* grad, T value)
+        where T : unmanaged
+        where TTarget : unmanaged, IBinaryInteger<TTarget>
+    {
+        for (long p = 0; p < g.Positions; p++)
+        {
+            if (long.CreateTruncating(target[p]) == ignoreIndex)
+            {
+                continue;
+            }
+
+            long n = p / g.D, j = p - n * g.D;
+            for (long c = 0; c < g.C; c++)
+            {
+                grad[(n * g.C + c) * g.D + j] = value;
+            }
         }
     }
 

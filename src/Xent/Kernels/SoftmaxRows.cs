@@ -358,7 +358,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         if (grad)
         {
             Vector512<float> a = Vector512.ConditionalSelect(valid16, g * (wt * (1f - eps) + Vector512.Create(epsOverC * weightSum)) / s, Vector512<float>.Zero);
-            Vector512<float> b = Vector512.ConditionalSelect(valid16, -(g * epsOverC), Vector512<float>.Zero);
+            Vector512<float> b = eps != 0f ? Vector512.ConditionalSelect(valid16, -(g * epsOverC), Vector512<float>.Zero) : Vector512<float>.Zero;
             Vector512<float> fix = g * (1f - eps) * wt;
             Vector512<int> tv = Vector512.Load(tLane);
             bool nonTemporal = mayStream && G.Elements * sizeof(float) >= NonTemporalBytes && ((nuint)o & 63) == 0 && (d & 15) == 0;
@@ -548,7 +548,8 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
             {
                 // ∂loss/∂x_c = a·e_c + b·w_c, a = g·A/s, b = −g·ε/C; then the target's −g·(1 − ε)·w_t.
                 float a = g * ((1f - eps) * wt + epsOverC * weightSum) / s;
-                float b = -(g * epsOverC);
+                // b is exactly 0 without smoothing, so an infinite g (a mean over zero total weight) gives ±∞, not NaN.
+                float b = eps != 0f ? -(g * epsOverC) : 0f;
                 float* bw = eps != 0f ? w : null;
                 bool nonTemporal = typeof(T) == typeof(float) && G.Elements * sizeof(float) >= NonTemporalBytes;
                 if (keep)

@@ -154,11 +154,14 @@ public sealed class FastPathTests
             Functional.NllLoss(x, 4096, t, grad);
         }
 
+        // 60 calls: any per-call allocation (an object is at least 24 bytes) would show as 1440 bytes or more; a one-off
+        // lazy initialization inside the runtime (a wait handle, a thread-local pool bucket) is tolerated.
         long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 5; i++) Functional.CrossEntropy(x, 4096, t, grad, labelSmoothing: 0.1f);
-        for (int i = 0; i < 5; i++) Functional.NllLoss(x, 4096, t, grad);
+        for (int i = 0; i < 20; i++) Functional.CrossEntropy(x, 4096, t, grad);
+        for (int i = 0; i < 20; i++) Functional.CrossEntropy(x, 4096, t, grad, labelSmoothing: 0.1f);
+        for (int i = 0; i < 20; i++) Functional.NllLoss(x, 4096, t, grad);
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-        Assert.Equal(0, allocated);
+        Assert.True(allocated < 100, $"{allocated} bytes allocated by 60 calls");
     }
 
     [Theory]
