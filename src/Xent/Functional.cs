@@ -16,7 +16,7 @@ namespace Xent;
 /// <see cref="Parallelism.MaxDegreeOfParallelism"/>.</para>
 /// <para>An ignored position contributes loss 0 and gradient 0, even where its logits are NaN or infinite.</para>
 /// </remarks>
-public static class Functional
+public static partial class Functional
 {
     /// <summary>Cross-entropy over 2-D (N, classes) row-major logits with class-index targets, forward and, when
     /// <paramref name="gradInput"/> is not empty, backward in the same call.</summary>
