@@ -18,11 +18,17 @@ switch (command)
     case "kernel":
         KernelBench.Run();
         break;
+    case "lce":
+        LceBench.Run(args);
+        break;
+    case "pack":
+        PackBench.Run(args);
+        break;
     case "gemm":
         GemmBench.Run(args);
         break;
     default:
-        Console.Error.WriteLine("usage: Xent.LinearBench gemm [--tune] [--threads=N]");
+        Console.Error.WriteLine("usage: Xent.LinearBench (lce [--n=2048 --h=512 --v=32000 --reps=3 --chunk=0 --baseline] | gemm [--tune] | kernel | peak) [--threads=N]");
         return 2;
 }
 

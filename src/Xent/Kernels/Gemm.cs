@@ -76,7 +76,7 @@ internal static unsafe class Gemm
         GemmWorkspace ws = workspace ?? new GemmWorkspace();
         try
         {
-            ws.Reserve(workers, job.RowsPerTask * (long)job.Kc, job.Kc * (long)job.ColsPerTask, job.Kc);
+            ws.Reserve(workers, job.RowsPerTask * (long)job.Kc, job.Kc * (long)job.ColsPerTask, 16L * job.Kc);
             job.Workspace = ws;
             if (workers <= 1)
             {

@@ -1,0 +1,170 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using Xent;
+using Xent.Kernels;
+
+namespace Xent.LinearBench;
+
+/// <summary>Time, GFLOP/s and extra peak memory of <see cref="Functional.LinearCrossEntropy(ReadOnlySpan{float}, ReadOnlySpan{float}, int, ReadOnlySpan{long}, Span{float}, Span{float}, Reduction, long, float)"/>,
+/// beside the unfused composition on the same GEMM (logits materialized) and, when built with -p:WithTorch=true,
+/// libtorch's matmul + cross_entropy.</summary>
+internal static unsafe class LceBench
+{
+    public static void Run(string[] args)
+    {
+        int n = Arg(args, "--n", 2048), h = Arg(args, "--h", 512), v = Arg(args, "--v", 32000);
+        int reps = Arg(args, "--reps", 3), chunk = Arg(args, "--chunk", 0);
+        bool baseline = args.Contains("--baseline");
+        double logitsMb = 4.0 * n * v / 1e6;
+        double fwdBwdFlop = 6.0 * n * v * h, fwdFlop = 2.0 * n * v * h;
+        Console.WriteLine($"N {n}, hidden {h}, vocab {v}, fp32, {Parallelism.MaxDegreeOfParallelism} threads; logits would be {logitsMb:F0} MB");
+
+        var rng = new Random(1);
+        float[] hidden = RandomArray(rng, (long)n * h, 1f);
+        float[] weight = RandomArray(rng, (long)v * h, 0.05f);
+        long[] target = new long[n];
+        for (int i = 0; i < n; i++) target[i] = i % 31 == 0 ? -100 : rng.Next(v);
+        float[] gradHidden = new float[(long)n * h];
+        float[] gradWeight = new float[(long)v * h];
+        Touch(gradHidden);
+        Touch(gradWeight);
+        var options = new LinearCrossEntropyOptions { ChunkRows = chunk };
+
+        // JIT every path on a small problem first, so the measured call's memory is the call's own.
+        Warm();
+        double peak1 = PeakBench.Run(1), peakAll = PeakBench.Run(Environment.ProcessorCount);
+        Console.WriteLine($"measured FMA-loop peak: {peak1:F1} GFLOP/s on 1 thread, {peakAll:F1} on {Environment.ProcessorCount}");
+
+        (long rssDelta, long gcDelta, double firstSeconds) = Memory(() => Call(hidden, weight, h, target, gradHidden, gradWeight, options));
+        Console.WriteLine($"fused fwd+bwd, first call: {firstSeconds * 1e3:F0} ms; extra peak RSS {rssDelta / 1e6:F1} MB " +
+                          $"({100.0 * rssDelta / (4.0 * n * v):F1}% of the logits), GC allocations {gcDelta / 1e3:F1} KB");
+        var fused = Times(reps, () => Call(hidden, weight, h, target, gradHidden, gradWeight, options));
+        Report("fused fwd+bwd", fused, fwdBwdFlop, peakAll);
+        var forward = Times(reps, () => Call(hidden, weight, h, target, default, default, options));
+        Report("fused forward", forward, fwdFlop, peakAll);
+
+        if (baseline)
+        {
+            (rssDelta, _, firstSeconds) = Memory(() => Unfused(hidden, weight, h, target, gradHidden, gradWeight, n, v));
+            Console.WriteLine($"unfused (logits + CrossEntropy + 2 GEMMs, same GEMM), first call: {firstSeconds * 1e3:F0} ms; extra peak RSS {rssDelta / 1e6:F1} MB");
+            var unfused = Times(reps, () => Unfused(hidden, weight, h, target, gradHidden, gradWeight, n, v));
+            Report("unfused fwd+bwd", unfused, fwdBwdFlop, peakAll);
+            Console.WriteLine($"fused / unfused time: {fused.Median / unfused.Median:F3}");
+        }
+
+#if WITH_TORCH
+        TorchBench.Run(hidden, weight, h, target, n, v, reps, fused.Median, fwdBwdFlop);
+#else
+        Console.WriteLine("libtorch: not built in (dotnet build -c Release -p:WithTorch=true to compare)");
+#endif
+    }
+
+    private static void Warm()
+    {
+        var rng = new Random(2);
+        float[] hd = RandomArray(rng, 64 * 48, 1f), w = RandomArray(rng, 1000 * 48, 0.1f);
+        long[] t = [.. Enumerable.Range(0, 64).Select(i => (long)(i * 7 % 1000))];
+        for (int i = 0; i < 3; i++)
+        {
+            Call(hd, w, 48, t, new float[hd.Length], new float[w.Length], new LinearCrossEntropyOptions { ChunkRows = 16 });
+            Call(hd, w, 48, t, default, default, LinearCrossEntropyOptions.Default);
+        }
+    }
+
+    private static float Call(float[] hidden, float[] weight, int h, long[] target, float[]? gh, float[]? gw, LinearCrossEntropyOptions o) =>
+        Functional.LinearCrossEntropy<float, long>(hidden, weight, default, h, target,
+            new LinearCrossEntropyOutputs { GradHidden = gh, GradWeight = gw }, o).Loss;
+
+    /// <summary>The textbook composition with the logits materialized: logits = H·Wᵀ, CrossEntropy with its gradient
+    /// (N × V more), then gradH = G·W and gradW = Gᵀ·H — the same GEMM, so the ratio isolates the fusion.</summary>
+    private static float Unfused(float[] hidden, float[] weight, int h, long[] target, float[] gh, float[] gw, int n, int v)
+    {
+        float* logits = (float*)NativeMemory.AlignedAlloc((nuint)((long)n * v * 4), 64);
+        float* grad = (float*)NativeMemory.AlignedAlloc((nuint)((long)n * v * 4), 64);
+        try
+        {
+            using var ws = new GemmWorkspace();
+            fixed (float* ph = hidden, pw = weight, pgh = gh, pgw = gw)
+            {
+                Gemm.Multiply(n, v, h, ph, h, false, pw, h, true, logits, v, false, ws);
+                float loss = Functional.CrossEntropy(new ReadOnlySpan<float>(logits, n * v), v, target, new Span<float>(grad, n * v));
+                Gemm.Multiply(n, h, v, grad, v, false, pw, h, false, pgh, h, false, ws);
+                Gemm.Multiply(v, h, n, grad, v, true, ph, h, false, pgw, h, false, ws);
+                return loss;
+            }
+        }
+        finally
+        {
+            NativeMemory.AlignedFree(logits);
+            NativeMemory.AlignedFree(grad);
+        }
+    }
+
+    public static (double Best, double Median) Times(int reps, Func<float> call)
+    {
+        var t = new List<double>();
+        for (int r = 0; r < reps; r++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            call();
+            t.Add(Stopwatch.GetElapsedTime(t0).TotalSeconds);
+        }
+
+        t.Sort();
+        return (t[0], t[t.Count / 2]);
+    }
+
+    public static void Report(string what, (double Best, double Median) t, double flop, double peak) =>
+        Console.WriteLine($"{what,-16} best {t.Best * 1e3,7:F0} ms, median {t.Median * 1e3,7:F0} ms; " +
+                          $"{flop / t.Best / 1e9,6:F1} GFLOP/s at best ({100 * flop / t.Best / 1e9 / peak:F0}% of the measured peak)");
+
+    /// <summary>Peak RSS growth during one call (VmHWM reset through /proc/self/clear_refs), GC allocations and time.</summary>
+    public static (long Rss, long Gc, double Seconds) Memory(Func<float> call)
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        long before = Status("VmRSS:");
+        File.WriteAllText("/proc/self/clear_refs", "5");
+        long gc0 = GC.GetTotalAllocatedBytes(precise: true);
+        long t0 = Stopwatch.GetTimestamp();
+        call();
+        double s = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+        long gc = GC.GetTotalAllocatedBytes(precise: true) - gc0;
+        return (Status("VmHWM:") - before, gc, s);
+    }
+
+    private static long Status(string key)
+    {
+        foreach (string line in File.ReadLines("/proc/self/status"))
+        {
+            if (line.StartsWith(key, StringComparison.Ordinal))
+            {
+                return long.Parse(line[key.Length..].Trim().Split(' ')[0]) * 1024;
+            }
+        }
+
+        return 0;
+    }
+
+    private static float[] RandomArray(Random rng, long count, float scale)
+    {
+        var x = new float[count];
+        for (long i = 0; i < count; i++) x[i] = (float)(rng.NextDouble() * 2 - 1) * scale;
+        return x;
+    }
+
+    private static void Touch(float[] x) => Array.Fill(x, 0f);
+
+    public static int Arg(string[] args, string name, int fallback)
+    {
+        foreach (string a in args)
+        {
+            if (a.StartsWith(name + "=", StringComparison.Ordinal))
+            {
+                return int.Parse(a[(name.Length + 1)..]);
+            }
+        }
+
+        return fallback;
+    }
+}
