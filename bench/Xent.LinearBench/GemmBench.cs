@@ -20,6 +20,32 @@ internal static unsafe class GemmBench
         };
 
         Console.WriteLine($"threads {Parallelism.MaxDegreeOfParallelism}, kernel {GemmMicroKernels.Best}, blocking {GemmBlocking.Default}");
+        if (args.Contains("--ab"))
+        {
+            // Interleaved A/B of a few blockings, medians of per-CPU-second rates: robust to a shared machine.
+            var candidates = new[] { new GemmBlocking(256, 512, 480), new GemmBlocking(512, 512, 480), new GemmBlocking(512, 256, 480), new GemmBlocking(384, 512, 480) };
+            var rates = candidates.Select(_ => shapes.Take(3).Select(_ => new List<double>()).ToArray()).ToArray();
+            for (int round = 0; round < 7; round++)
+            {
+                for (int c = 0; c < candidates.Length; c++)
+                {
+                    for (int i = 0; i < 3; i++)
+                    {
+                        var s = shapes[i];
+                        Measure(s.M, s.N, s.K, s.TransA, s.TransB, s.Acc, 2, candidates[c]);
+                        rates[c][i].Add(LastPerCoreSecond);
+                    }
+                }
+            }
+
+            for (int c = 0; c < candidates.Length; c++)
+            {
+                Console.WriteLine($"{candidates[c]}: " + string.Join("  ", rates[c].Select(r => $"{r.OrderBy(x => x).ElementAt(r.Count / 2):F1}")) + " GFLOP per CPU-second (median of 7)");
+            }
+
+            return;
+        }
+
         if (tune)
         {
             foreach (int kc in new[] { 128, 256, 384, 512 })
@@ -30,10 +56,11 @@ internal static unsafe class GemmBench
                 var line = new List<string>();
                 foreach (var s in shapes.Take(3))
                 {
-                    line.Add($"{Measure(s.M, s.N, s.K, s.TransA, s.TransB, s.Acc, 3, blocking):F1}");
+                    Measure(s.M, s.N, s.K, s.TransA, s.TransB, s.Acc, 3, blocking);
+                    line.Add($"{LastPerCoreSecond:F1}");
                 }
 
-                Console.WriteLine($"kc {kc,4} nb {nb,5} mb {mb,4}: {string.Join("  ", line)} GFLOP/s");
+                Console.WriteLine($"kc {kc,4} nb {nb,5} mb {mb,4}: {string.Join("  ", line)} GFLOP per CPU-second");
             }
 
             return;
@@ -42,9 +69,12 @@ internal static unsafe class GemmBench
         foreach (var s in shapes)
         {
             double gf = Measure(s.M, s.N, s.K, s.TransA, s.TransB, s.Acc, 5);
-            Console.WriteLine($"{s.Name,-32} {gf,7:F1} GFLOP/s");
+            Console.WriteLine($"{s.Name,-32} {gf,7:F1} GFLOP/s wall, {LastPerCoreSecond,6:F1} GFLOP per CPU-second");
         }
     }
+
+    /// <summary>GFLOP per CPU-second of the last <see cref="Measure"/>: robust to other processes on the cores.</summary>
+    public static double LastPerCoreSecond;
 
     public static double Measure(int m, int n, int k, bool transA, bool transB, bool acc, int reps, GemmBlocking? blocking = null)
     {
@@ -55,14 +85,20 @@ internal static unsafe class GemmBench
             using var ws = new GemmWorkspace();
             nint lda = transA ? m : k, ldb = transB ? k : n;
             Gemm.Multiply(m, n, k, a, lda, transA, b, ldb, transB, c, n, acc, ws, blocking);
-            double best = double.MaxValue;
+            double best = double.MaxValue, bestCpu = double.MaxValue;
+            using var process = Process.GetCurrentProcess();
             for (int r = 0; r < reps; r++)
             {
+                process.Refresh();
+                TimeSpan cpu0 = process.TotalProcessorTime;
                 long t0 = Stopwatch.GetTimestamp();
                 Gemm.Multiply(m, n, k, a, lda, transA, b, ldb, transB, c, n, acc, ws, blocking);
                 best = Math.Min(best, Stopwatch.GetElapsedTime(t0).TotalSeconds);
+                process.Refresh();
+                bestCpu = Math.Min(bestCpu, (process.TotalProcessorTime - cpu0).TotalSeconds);
             }
 
+            LastPerCoreSecond = 2.0 * m * n * k / bestCpu / 1e9;
             return 2.0 * m * n * k / best / 1e9;
         }
         finally

@@ -12,8 +12,8 @@ namespace Xent.Kernels;
 /// <see cref="GemmBlocking.Columns"/> columns; a worker takes a contiguous run of tasks. Per task: for each kc-slice of k
 /// (<see cref="GemmBlocking.Depth"/>), pack op(A)'s rows × kc into MR-row micro-panels, then for each column block pack
 /// op(B)'s kc × columns into NR-column micro-panels and sweep the register tile over them, A micro-panel outer
-/// (it stays in L1: 12 × 256 floats = 12 KiB), B block inner (it stays in L2: 256 × 512 floats = 512 KiB of the
-/// 1 MiB per Zen 4 core).</para>
+/// (it stays in L1: 12 × 512 floats = 24 KiB of 32 KiB), B block inner (its 32-column micro-panels stream from
+/// L2/L3).</para>
 /// <para>Determinism: an element of C is the k-ordered FMA chain of each kc-slice, the slices added to C in order.
 /// Nothing about that depends on the thread count or the task grid — only on <see cref="GemmBlocking.Depth"/>, a constant —
 /// so results are bit-identical for any <see cref="Parallelism.MaxDegreeOfParallelism"/>.</para>
@@ -213,9 +213,13 @@ internal static unsafe class Gemm
 /// <param name="Rows">Most rows of op(A) per task.</param>
 internal readonly record struct GemmBlocking(int Depth, int Columns, int Rows)
 {
-    /// <summary>kc = 256 keeps the 12 × kc A micro-panel at 12 KiB of the 32 KiB L1 and the kc × 512 B block at half
-    /// of the 1 MiB L2 per Zen 4 core; the 480 × kc A block (480 KiB) is swept once per column block from L2/L3.</summary>
-    public static GemmBlocking Default { get; } = new(256, 512, 480);
+    /// <summary>kc = 512 keeps the 12 × kc A micro-panel (24 KiB) in the 32 KiB L1 of a Zen 4 core and makes a
+    /// hidden size of 512 one slice, so the logits product writes C once. Measured (bench/Xent.LinearBench
+    /// gemm --ab, medians of 7 interleaved runs, GFLOP per CPU-second on one core, logits / gradH / gradW shapes):
+    /// kc 256: 90 / 87 / 87; kc 384: 91 / 88 / 88; kc 512: 94 / 87 / 87; kc 512 with 256 columns: 95 / 88 / 79.
+    /// The 480-row A block and 512-column B block were no better or worse within the noise of a shared machine
+    /// (gemm --tune).</summary>
+    public static GemmBlocking Default { get; } = new(512, 512, 480);
 }
 
 /// <summary>Per-worker packing buffers for <see cref="Gemm"/>, 64-byte aligned native memory (so panels never split a
