@@ -27,6 +27,9 @@ switch (command)
     case "pack":
         PackBench.Run(args);
         break;
+    case "rows":
+        RowsBench.Run(args);
+        break;
     case "gemm":
         GemmBench.Run(args);
         break;

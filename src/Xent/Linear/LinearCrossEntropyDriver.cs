@@ -238,7 +238,6 @@ internal static unsafe class LinearCrossEntropyDriver
         int n = plan.N, v = plan.V, h = plan.H, count = plan.Count;
         bool gradients = io.GradHidden != null || io.GradWeight != null || io.GradBias != null;
         int chunk = ChunkRows(n, count, options.ChunkRows);
-        int maxWorkers = Parallelism.MaxDegreeOfParallelism;
         bool mean = options.Reduction == Reduction.Mean;
         float weightSum = v;
         if (io.ClassWeight != null)
@@ -251,10 +250,6 @@ internal static unsafe class LinearCrossEntropyDriver
         float* logits = memory.Floats((long)chunk * v);
         float* hc = memory.Floats((long)chunk * h);
         float* gh = io.GradHidden != null ? memory.Floats((long)chunk * h) : null;
-        // Each worker's scratch row starts 64-byte aligned, so TensorPrimitives' reductions over it take the same
-        // path (and give the same bits) whichever worker runs a row.
-        int rowStride = (v + 15) & ~15;
-        float* rowScratch = memory.Floats((long)maxWorkers * rowStride);
         float* amplitude = memory.Floats(chunk);
         float* bias = null;
         if (io.Bias != null)
@@ -292,10 +287,10 @@ internal static unsafe class LinearCrossEntropyDriver
                 ZLossScale = options.ZLossScale, SoftCap = options.SoftCap, WriteGradient = gradients,
                 GradScale = mean ? 1f / (float)plan.TotalWeight : 1f,
                 ZGradScale = 2f * options.ZLossScale * (mean ? 1f / count : 1f),
-                Scratch = rowScratch, ScratchStride = rowStride, CrossEntropy = ce + c0, ZLoss = zl + c0, Correct = correct + c0,
+                CrossEntropy = ce + c0, ZLoss = zl + c0, Correct = correct + c0,
                 RowAmplitude = amplitude, LseOut = io.Lse, LossOut = io.Loss,
             };
-            WorkerParallel.For(rowsInChunk, Math.Min(maxWorkers, WorkerParallel.Workers((long)rowsInChunk * v * 8)), ref rowKernel);
+            WorkerParallel.For(rowsInChunk, WorkerParallel.Workers((long)rowsInChunk * v * 8), ref rowKernel);
             if (!gradients)
             {
                 continue;
@@ -308,7 +303,7 @@ internal static unsafe class LinearCrossEntropyDriver
             if (options.FilterGradients)
             {
                 var filter = new FilterBlocks { Gradient = logits, Vocab = v, Rows = rowsInChunk, Amplitude = amplitude, Keep = keep };
-                WorkerParallel.For(blocks, Math.Min(maxWorkers, WorkerParallel.Workers((long)rowsInChunk * v)), ref filter);
+                WorkerParallel.For(blocks, WorkerParallel.Workers((long)rowsInChunk * v), ref filter);
                 runCount = Runs(keep, blocks, v, runs);
             }
 
@@ -316,7 +311,7 @@ internal static unsafe class LinearCrossEntropyDriver
             if (io.GradBias != null)
             {
                 var sums = new ColumnSums { Gradient = logits, Vocab = v, Rows = rowsInChunk, Keep = options.FilterGradients ? keep : null, Sum = io.GradBias };
-                WorkerParallel.For(blocks, Math.Min(maxWorkers, WorkerParallel.Workers((long)rowsInChunk * v)), ref sums);
+                WorkerParallel.For(blocks, WorkerParallel.Workers((long)rowsInChunk * v), ref sums);
             }
 
             // 5. gradH[chunk] = G·W, run by run (the runs partition the k dimension).

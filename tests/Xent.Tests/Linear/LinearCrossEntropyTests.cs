@@ -162,6 +162,18 @@ public sealed class LinearCrossEntropyTests
     }
 
     [Fact]
+    public void ANaNInACountedRowMakesTheLossNaN()
+    {
+        var rng = new Random(12);
+        var p = Problem.Random(rng, n: 10, h: 5, v: 40, ignoredFraction: 0);
+        p.Hidden[3 * p.H + 2] = float.NaN;
+        var gh = new float[p.N * p.H];
+        Assert.True(float.IsNaN(Functional.LinearCrossEntropy(p.Hidden, p.Weight, p.H, p.Target, gh, default)));
+        Assert.True(float.IsNaN(gh[3 * p.H]));
+        Assert.All(gh.AsSpan(4 * p.H).ToArray(), x => Assert.True(float.IsFinite(x))); // gradH row i reads only G row i
+    }
+
+    [Fact]
     public void EveryRowIgnored()
     {
         var rng = new Random(7);
