@@ -17,7 +17,12 @@ internal static unsafe class GemmBench
             ("gradH  G·W  256×512×32000", 256, 512, 32000, false, false, false),
             ("gradW += Gᵀ·H 32000×512×256", 32000, 512, 256, true, false, true),
             ("square 2048³", 2048, 2048, 2048, false, false, false),
+            ("logits 256×128256×1024", 256, 128256, 1024, false, true, false),
+            ("gradH 256×1024×128256", 256, 1024, 128256, false, false, false),
+            ("gradW += 128256×1024×256", 128256, 1024, 256, true, false, true),
         };
+        if (args.Contains("--large")) shapes = shapes[4..];
+        else shapes = shapes[..4];
 
         Console.WriteLine($"threads {Parallelism.MaxDegreeOfParallelism}, kernel {GemmMicroKernels.Best}, blocking {GemmBlocking.Default}");
         if (args.Contains("--ab"))

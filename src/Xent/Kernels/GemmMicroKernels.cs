@@ -40,14 +40,14 @@ internal static unsafe class GemmMicroKernels
     public const int NRScalar = 4;
 
     public static GemmIsa Best =>
-        Avx512F.IsSupported ? GemmIsa.Vector512 :
-        Fma.IsSupported && Avx.IsSupported ? GemmIsa.Vector256 :
+        Avx512F.IsSupported && Vector512.IsHardwareAccelerated ? GemmIsa.Vector512 :
+        Fma.IsSupported && Avx2.IsSupported && Vector256.IsHardwareAccelerated ? GemmIsa.Vector256 :
         GemmIsa.Scalar;
 
     public static bool IsSupported(GemmIsa isa) => isa switch
     {
-        GemmIsa.Vector512 => Avx512F.IsSupported,
-        GemmIsa.Vector256 => Fma.IsSupported && Avx.IsSupported,
+        GemmIsa.Vector512 => Avx512F.IsSupported && Vector512.IsHardwareAccelerated,
+        GemmIsa.Vector256 => Fma.IsSupported && Avx2.IsSupported && Vector256.IsHardwareAccelerated,
         _ => true,
     };
 

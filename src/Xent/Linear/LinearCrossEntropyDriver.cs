@@ -267,6 +267,7 @@ internal static unsafe class LinearCrossEntropyDriver
         byte* keep = (byte*)memory.Bytes(blocks);
         int* runs = (int*)memory.Bytes(2L * blocks * sizeof(int));
         using var workspace = new GemmWorkspace();
+        GemmIsa isa = options.Isa ?? GemmMicroKernels.Best;
 
         for (int c0 = 0; c0 < count; c0 += chunk)
         {
@@ -279,7 +280,7 @@ internal static unsafe class LinearCrossEntropyDriver
                 Elements.Widen(new ReadOnlySpan<T>(io.Hidden + (nint)chunkRows[j] * h, h), new Span<float>(hc + (nint)j * h, h));
             }
 
-            Gemm.Multiply(rowsInChunk, v, h, hc, h, false, io.Weight, h, true, logits, v, false, workspace);
+            Gemm.Multiply(rowsInChunk, v, h, hc, h, false, io.Weight, h, true, logits, v, false, workspace, isa: isa);
 
             // 2. Losses, and the logits' gradient in place.
             var rowKernel = new LinearRows
@@ -290,7 +291,7 @@ internal static unsafe class LinearCrossEntropyDriver
                 GradScale = mean ? 1f / (float)plan.TotalWeight : 1f,
                 ZGradScale = 2f * options.ZLossScale * (mean ? 1f / count : 1f),
                 CrossEntropy = ce + c0, ZLoss = zl + c0, Correct = correct + c0,
-                RowAmplitude = amplitude, LseOut = io.Lse, LossOut = io.Loss,
+                RowAmplitude = amplitude, LseOut = io.Lse, LossOut = io.Loss, Isa = isa,
             };
             WorkerParallel.For(rowsInChunk, WorkerParallel.Workers((long)rowsInChunk * v * 8), ref rowKernel);
             if (!gradients)
@@ -328,7 +329,7 @@ internal static unsafe class LinearCrossEntropyDriver
                 {
                     int v0 = runs[2 * r], v1 = runs[2 * r + 1];
                     Gemm.Multiply(rowsInChunk, h, v1 - v0, logits + v0, v, false, io.Weight + (nint)v0 * h, h, false,
-                        gh, h, accumulate: r > 0, workspace);
+                        gh, h, accumulate: r > 0, workspace, isa: isa);
                 }
 
                 for (int j = 0; j < rowsInChunk; j++)
@@ -344,7 +345,7 @@ internal static unsafe class LinearCrossEntropyDriver
                 {
                     int v0 = runs[2 * r], v1 = runs[2 * r + 1];
                     Gemm.Multiply(v1 - v0, h, rowsInChunk, logits + v0, v, true, hc, h, false,
-                        io.GradWeight + (nint)v0 * h, h, accumulate: true, workspace);
+                        io.GradWeight + (nint)v0 * h, h, accumulate: true, workspace, isa: isa);
                 }
             }
         }

@@ -55,4 +55,8 @@ public sealed record LinearCrossEntropyOptions
     /// rows × vocabulary floats is the call's only large buffer; the default keeps it at most 1/16 of the full logits
     /// and at most 256 rows.</summary>
     public int ChunkRows { get; init; }
+
+    /// <summary>Gets the instruction set of the GEMM tiles and the row kernel (null: the best supported) — for tests,
+    /// which must run the 256-bit and scalar paths on a machine that has AVX-512.</summary>
+    internal Kernels.GemmIsa? Isa { get; init; }
 }

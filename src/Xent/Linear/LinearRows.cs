@@ -44,15 +44,19 @@ internal unsafe struct LinearRows : IWorkerAction
     public float* LseOut;
     public float* LossOut;
 
+    /// <summary>The vector width: <see cref="Kernels.GemmIsa.Vector512"/>, <see cref="Kernels.GemmIsa.Vector256"/> or
+    /// <see cref="Kernels.GemmIsa.Scalar"/>, as the GEMM's (the driver picks the best supported).</summary>
+    public Kernels.GemmIsa Isa;
+
     public readonly void Execute(int worker, int start, int end)
     {
         for (int j = start; j < end; j++)
         {
-            if (RowVector512.IsAccelerated)
+            if (Isa == Kernels.GemmIsa.Vector512)
             {
                 Row<RowVector512>(j);
             }
-            else if (RowVector256.IsAccelerated)
+            else if (Isa == Kernels.GemmIsa.Vector256)
             {
                 Row<RowVector256>(j);
             }

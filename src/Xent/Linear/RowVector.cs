@@ -10,8 +10,6 @@ namespace Xent.Linear;
 internal unsafe interface IRowVector<TSelf>
     where TSelf : struct, IRowVector<TSelf>
 {
-    static abstract bool IsAccelerated { get; }
-
     static abstract int Count { get; }
 
     static abstract TSelf Load(float* p);
@@ -58,8 +56,6 @@ internal readonly unsafe struct RowVector512 : IRowVector<RowVector512>
     private readonly Vector512<float> _v;
 
     private RowVector512(Vector512<float> v) => _v = v;
-
-    public static bool IsAccelerated => Vector512.IsHardwareAccelerated;
 
     public static int Count => Vector512<float>.Count;
 
@@ -150,8 +146,6 @@ internal readonly unsafe struct RowVector256 : IRowVector<RowVector256>
 
     private RowVector256(Vector256<float> v) => _v = v;
 
-    public static bool IsAccelerated => Vector256.IsHardwareAccelerated;
-
     public static int Count => Vector256<float>.Count;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -239,8 +233,6 @@ internal readonly unsafe struct RowScalar : IRowVector<RowScalar>
     private readonly float _v;
 
     private RowScalar(float v) => _v = v;
-
-    public static bool IsAccelerated => true;
 
     public static int Count => 1;
 

@@ -1,3 +1,4 @@
+using Xent.Kernels;
 using Xent.Linear;
 
 namespace Xent.Tests.Linear;
@@ -36,6 +37,29 @@ public sealed class LinearCrossEntropyTests
                 ChunkRows = trial == 0 ? 0 : rng.Next(1, 8),
             };
             p.Check(options, useBias: (bits & 1) != 0, $"bits {bits}, trial {trial}");
+        }
+    }
+
+    /// <summary>The supported kernels by name (the enum is internal, theory parameters must be public).</summary>
+    public static TheoryData<string> Kernels() => [.. Enum.GetValues<GemmIsa>().Where(GemmMicroKernels.IsSupported).Select(k => k.ToString())];
+
+    [Theory]
+    [MemberData(nameof(Kernels))]
+    public void EveryKernelWidthMatchesTheReference(string kernel)
+    {
+        GemmIsa isa = Enum.Parse<GemmIsa>(kernel);
+
+        // The 256-bit and scalar GEMM tiles and row kernels, which an AVX-512 machine would never pick.
+        var rng = new Random(20 + (int)isa);
+        for (int trial = 0; trial < 4; trial++)
+        {
+            var p = Problem.Random(rng, n: rng.Next(1, 30), h: rng.Next(1, 40), v: rng.Next(1, 90), ignoredFraction: 0.2);
+            var options = new LinearCrossEntropyOptions
+            {
+                ClassWeight = trial % 2 == 0 ? p.ClassWeights(rng) : default, LabelSmoothing = 0.1f, ZLossScale = 0.01f,
+                SoftCap = trial < 2 ? 3f : 0f, ChunkRows = rng.Next(1, 8), Isa = isa,
+            };
+            p.Check(options, useBias: true, $"{isa}, trial {trial}");
         }
     }
 
