@@ -17,18 +17,22 @@ internal static unsafe class LceBench
         bool baseline = args.Contains("--baseline"), torch = !args.Contains("--no-torch"), backwardOnly = args.Contains("--no-forward");
         double logitsMb = 4.0 * n * v / 1e6;
         double fwdBwdFlop = 6.0 * n * v * h, fwdFlop = 2.0 * n * v * h;
-        Console.WriteLine($"N {n}, hidden {h}, vocab {v}, fp32, {Parallelism.MaxDegreeOfParallelism} threads; logits would be {logitsMb:F0} MB");
+        Console.WriteLine($"N {n}, hidden {h}, vocab {v}, fp32, {Parallelism.MaxDegreeOfParallelism} threads; logits would be {logitsMb:F0} MB" +
+                          (args.Contains("--filter") ? "; gradient filtering on" : ""));
 
         var rng = new Random(1);
         float[] hidden = RandomArray(rng, (long)n * h, 1f);
-        float[] weight = RandomArray(rng, (long)v * h, 0.05f);
+        // --wscale: the weight's spread. 0.05 gives diffuse softmaxes (logit std ≈ 0.65); 1 gives peaked ones (std ≈ 13)
+        // where most probabilities are below 2⁻²⁴, the case --filter (gradient filtering) is for.
+        float wscale = Arg(args, "--wscale-milli", 50) / 1000f;
+        float[] weight = RandomArray(rng, (long)v * h, wscale);
         long[] target = new long[n];
         for (int i = 0; i < n; i++) target[i] = i % 31 == 0 ? -100 : rng.Next(v);
         float[] gradHidden = new float[(long)n * h];
         float[] gradWeight = new float[(long)v * h];
         Touch(gradHidden);
         Touch(gradWeight);
-        var options = new LinearCrossEntropyOptions { ChunkRows = chunk };
+        var options = new LinearCrossEntropyOptions { ChunkRows = chunk, FilterGradients = args.Contains("--filter") };
 
         // JIT every path on a small problem first, so the measured call's memory is the call's own.
         Warm();

@@ -34,7 +34,7 @@ switch (command)
         GemmBench.Run(args);
         break;
     default:
-        Console.Error.WriteLine("usage: Xent.LinearBench (lce [--n=2048 --h=512 --v=32000 --reps=3 --chunk=0 --baseline] | gemm [--tune] | kernel | peak) [--threads=N]");
+        Console.Error.WriteLine("usage: Xent.LinearBench (lce [--n=2048 --h=512 --v=32000 --reps=3 --chunk=0 --baseline --no-forward --no-torch --filter --wscale-milli=50] | gemm [--tune | --ab | --large] | kernel | peak) [--threads=N]");
         return 2;
 }
 

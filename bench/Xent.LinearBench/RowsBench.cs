@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
 using Xent.Linear;
 
@@ -32,7 +31,7 @@ internal static unsafe class RowsBench
                 {
                     Logits = logits, Vocab = v, Targets = targets, Rows = rowIdx, WeightSum = v, WriteGradient = grad,
                     GradScale = 1f / 2048, CrossEntropy = ce, ZLoss = zl,
-                    Correct = correct, RowAmplitude = amp,
+                    Correct = correct, RowAmplitude = amp, Isa = Xent.Kernels.GemmMicroKernels.Best,
                 };
                 long t0 = Stopwatch.GetTimestamp();
                 k.Execute(0, 0, rows);
@@ -40,21 +39,5 @@ internal static unsafe class RowsBench
                 Console.WriteLine($"rows {rows} × {v}, gradient {grad}: {s * 1e3:F1} ms = {s * 1e9 / ((double)rows * v):F2} ns per logit");
             }
         }
-
-        // Reference points: the single TensorPrimitives passes over the same data.
-        var span = new Span<float>(logits, rows * v);
-        var dst = new Span<float>(copy, rows * v);
-        long t1 = Stopwatch.GetTimestamp();
-        TensorPrimitives.Exp(span, dst);
-        Console.WriteLine($"TensorPrimitives.Exp: {Stopwatch.GetElapsedTime(t1).TotalSeconds * 1e9 / ((double)rows * v):F2} ns per element");
-        t1 = Stopwatch.GetTimestamp();
-        float m = TensorPrimitives.Max(span);
-        Console.WriteLine($"TensorPrimitives.Max: {Stopwatch.GetElapsedTime(t1).TotalSeconds * 1e9 / ((double)rows * v):F2} ns per element ({m})");
-        t1 = Stopwatch.GetTimestamp();
-        int im = TensorPrimitives.IndexOfMax(span);
-        Console.WriteLine($"TensorPrimitives.IndexOfMax: {Stopwatch.GetElapsedTime(t1).TotalSeconds * 1e9 / ((double)rows * v):F2} ns per element ({im})");
-        t1 = Stopwatch.GetTimestamp();
-        float sum = TensorPrimitives.Sum(span);
-        Console.WriteLine($"TensorPrimitives.Sum: {Stopwatch.GetElapsedTime(t1).TotalSeconds * 1e9 / ((double)rows * v):F2} ns per element ({sum})");
     }
 }
