@@ -1,6 +1,6 @@
 using System.Buffers;
 using System.Numerics;
-using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Xent.Kernels;
 
@@ -408,25 +408,47 @@ internal static unsafe class LinearCrossEntropyDriver
         public float* Amplitude;
         public byte* Keep;
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Execute(int worker, int start, int end)
         {
             for (int b = start; b < end; b++)
             {
                 int v0 = b * FilterBlock;
                 int width = Math.Min(Vocab, v0 + FilterBlock) - v0;
-                byte keep = 0;
-                for (int j = 0; j < Rows && keep == 0; j++)
+                bool keep = false;
+                for (int j = 0; j < Rows && !keep; j++)
                 {
-                    var g = new ReadOnlySpan<float>(Gradient + (nint)j * Vocab + v0, width);
-                    float largest = MathF.Abs(TensorPrimitives.MaxMagnitude(g));
-                    if (!(largest < FilterThreshold * Amplitude[j]))
-                    {
-                        keep = 1;
-                    }
+                    keep = Reaches(Gradient + (nint)j * Vocab + v0, width, FilterThreshold * Amplitude[j]);
                 }
 
-                Keep[b] = keep;
+                Keep[b] = keep ? (byte)1 : (byte)0;
             }
+        }
+
+        /// <summary>Whether some |g| ≥ <paramref name="threshold"/> or some g is NaN.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static bool Reaches(float* g, int width, float threshold)
+        {
+            int i = 0;
+            var t = new Vector<float>(threshold);
+            for (; i <= width - Vector<float>.Count; i += Vector<float>.Count)
+            {
+                var x = Vector.Load(g + i);
+                if (Vector.GreaterThanOrEqualAny(Vector.Abs(x), t) || !Vector.EqualsAll(x, x))
+                {
+                    return true;
+                }
+            }
+
+            for (; i < width; i++)
+            {
+                if (!(MathF.Abs(g[i]) < threshold))
+                {
+                    return true;
+                }
+            }
+
+            return false;
         }
     }
 
@@ -438,6 +460,7 @@ internal static unsafe class LinearCrossEntropyDriver
         public byte* Keep;
         public float* Sum;
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Execute(int worker, int start, int end)
         {
             for (int b = start; b < end; b++)
@@ -449,10 +472,17 @@ internal static unsafe class LinearCrossEntropyDriver
 
                 int v0 = b * FilterBlock;
                 int width = Math.Min(Vocab, v0 + FilterBlock) - v0;
-                var sum = new Span<float>(Sum + v0, width);
+                float* sum = Sum + v0;
                 for (int j = 0; j < Rows; j++)
                 {
-                    TensorPrimitives.Add(sum, new ReadOnlySpan<float>(Gradient + (nint)j * Vocab + v0, width), sum);
+                    float* g = Gradient + (nint)j * Vocab + v0;
+                    int i = 0;
+                    for (; i <= width - Vector<float>.Count; i += Vector<float>.Count)
+                    {
+                        Vector.Store(Vector.Load(sum + i) + Vector.Load(g + i), sum + i);
+                    }
+
+                    for (; i < width; i++) sum[i] += g[i];
                 }
             }
         }
