@@ -26,7 +26,7 @@ public static partial class Functional
     /// <remarks>Effectively computes PyTorch's
     /// <c>F.cross_entropy(hidden @ weight.T, target, ignore_index=ignoreIndex, reduction=…, label_smoothing=ε)</c> and,
     /// when asked, <c>hidden.grad</c> and <c>weight.grad</c> after <c>.backward()</c>. The logits are computed chunk by
-    /// chunk of rows into a scratch block of at most 1/16 of their size (and at most 256 rows), turned into their
+    /// chunk of rows into a scratch block of at most 1/32 of their size (and at most 256 rows), turned into their
     /// gradient in place and multiplied back into both gradients; see
     /// <see cref="LinearCrossEntropy{T, TTarget}"/> for the options.</remarks>
     public static float LinearCrossEntropy(ReadOnlySpan<float> hidden, ReadOnlySpan<float> weight, int hiddenSize,
@@ -68,7 +68,7 @@ public static partial class Functional
     /// + s·logsumexp(z)²</c> over the rows whose target is not ignored, reduced as
     /// <c>Functional.CrossEntropy</c> reduces: the mean divides the cross-entropy by the total weight of those rows
     /// and the z-loss by their count (as Liger-Kernel does); the gradients are those of the reduced loss.</para>
-    /// <para>Rows are processed in chunks: each chunk's logits (chunk × vocab floats, at most 1/16 of the full logits
+    /// <para>Rows are processed in chunks: each chunk's logits (chunk × vocab floats, at most 1/32 of the full logits
     /// and at most 256 rows, or <see cref="LinearCrossEntropyOptions.ChunkRows"/>) are computed by a managed SIMD GEMM,
     /// turned into their gradient in place, and multiplied into gradHidden = G·W and gradWeight += Gᵀ·H. Ignored rows
     /// are left out of every product. Results are bit-identical for any

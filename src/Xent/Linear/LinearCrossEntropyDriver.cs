@@ -26,7 +26,7 @@ internal static unsafe class LinearCrossEntropyDriver
     /// beyond 256 the block (128 MB at V = 128256) buys a few percent for much more memory.</summary>
     internal const int MaxChunkRows = 256;
 
-    /// <summary>Fewest rows per chunk by default, whatever 1/16 of N is: below this the GEMMs' packing dominates.</summary>
+    /// <summary>Fewest rows per chunk by default, whatever 1/32 of N is: below this the GEMMs' packing dominates.</summary>
     internal const int MinChunkRows = 16;
 
     /// <summary>Columns per gradient-filtering block: 256 floats (1 KiB) per row, a multiple of every GEMM tile.</summary>
@@ -226,11 +226,13 @@ internal static unsafe class LinearCrossEntropyDriver
         public float* GradHidden, GradWeight, GradBias, Lse, Loss;
     }
 
-    /// <summary>The rows per chunk: at most 1/16 of the logits (the memory bound) and at most
-    /// <see cref="MaxChunkRows"/>, at least <see cref="MinChunkRows"/> (or all rows when fewer).</summary>
+    /// <summary>The rows per chunk: the logits block at most 1/32 of the logits, so with the packing buffers and the
+    /// gathered rows the call's extra peak memory stays under the 1/16 (measured: a 1/16 block gave 8.5% of the
+    /// logits at N = 2048, V = 32000); at most <see cref="MaxChunkRows"/>, at least <see cref="MinChunkRows"/> (or all
+    /// rows when fewer). Halving the block from 128 to 64 rows costs about 18% in GFLOP per CPU-second.</summary>
     internal static int ChunkRows(int n, int count, int requested)
     {
-        int rows = requested > 0 ? requested : Math.Clamp((n + 15) / 16, MinChunkRows, MaxChunkRows);
+        int rows = requested > 0 ? requested : Math.Clamp((n + 31) / 32, MinChunkRows, MaxChunkRows);
         return Math.Max(1, Math.Min(rows, count));
     }
 

@@ -52,7 +52,7 @@ public sealed record LinearCrossEntropyOptions
     public bool FilterGradients { get; init; }
 
     /// <summary>Gets the rows per chunk (0, the default: chosen from the shapes). The chunk's logits block of
-    /// rows × vocabulary floats is the call's only large buffer; the default keeps it at most 1/16 of the full logits
+    /// rows × vocabulary floats is the call's only large buffer; the default keeps it at most 1/32 of the full logits
     /// and at most 256 rows.</summary>
     public int ChunkRows { get; init; }
 
