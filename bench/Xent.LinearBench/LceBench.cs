@@ -63,7 +63,12 @@ internal static unsafe class LceBench
         }
 
 #if WITH_TORCH
-        if (torch) TorchBench.Run(hidden, weight, h, target, n, v, reps, fused.Median, fwdBwdFlop);
+        if (torch)
+        {
+            // The gradients of the fused call (the unfused baseline overwrote them) for the agreement check.
+            float fusedLoss = Call(hidden, weight, h, target, gradHidden, gradWeight, options);
+            TorchBench.Run(hidden, weight, h, target, n, v, reps, fused.Median, fwdBwdFlop, fusedLoss, gradHidden, gradWeight);
+        }
 #else
         _ = torch;
         Console.WriteLine("libtorch: not built in (dotnet build -c Release -p:WithTorch=true to compare)");

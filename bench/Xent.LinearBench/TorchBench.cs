@@ -9,7 +9,8 @@ namespace Xent.LinearBench;
 /// and their gradient materialized, as PyTorch does), and its matmul on the GEMM shapes of one chunk.</summary>
 internal static class TorchBench
 {
-    public static void Run(float[] hidden, float[] weight, int h, long[] target, int n, int v, int reps, double fusedMedian, double flop)
+    public static void Run(float[] hidden, float[] weight, int h, long[] target, int n, int v, int reps, double fusedMedian, double flop,
+        float xentLoss, float[] xentGradHidden, float[] xentGradWeight)
     {
         string? failure = TryInitialize(Parallelism.MaxDegreeOfParallelism);
         if (failure != null)
@@ -28,6 +29,30 @@ internal static class TorchBench
             var loss = nn.functional.cross_entropy(matmul(hT, wT.t()), tT);
             var grads = autograd.grad([loss], [hT, wT]);
             return loss.item<float>();
+        }
+
+        // Agreement (the issue's bound: relative error ≤ 2e-3 on the gradients): max |Xent − torch| / max |torch|.
+        using (var scope = NewDisposeScope())
+        {
+            var loss = nn.functional.cross_entropy(matmul(hT, wT.t()), tT);
+            var grads = autograd.grad([loss], [hT, wT]);
+            float torchLoss = loss.item<float>();
+            double Rel(float[] mine, Tensor theirs)
+            {
+                float[] t = theirs.data<float>().ToArray();
+                double maxDiff = 0, maxAbs = 0;
+                for (long i = 0; i < t.LongLength; i++)
+                {
+                    maxDiff = Math.Max(maxDiff, Math.Abs(mine[i] - t[i]));
+                    maxAbs = Math.Max(maxAbs, Math.Abs(t[i]));
+                }
+
+                return maxDiff / maxAbs;
+            }
+
+            double rh = Rel(xentGradHidden, grads[0]), rw = Rel(xentGradWeight, grads[1]);
+            Console.WriteLine($"agreement with libtorch: loss {xentLoss:R} vs {torchLoss:R} (|diff| {Math.Abs(xentLoss - torchLoss):E1}); " +
+                              $"gradH relative error {rh:E2}, gradW relative error {rw:E2} (bound 2e-3: {(rh <= 2e-3 && rw <= 2e-3 ? "PASS" : "MISS")})");
         }
 
         (long rss, _, double first) = LceBench.Memory(Step);
