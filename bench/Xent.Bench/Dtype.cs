@@ -1,7 +1,7 @@
 namespace Xent.Bench;
 
 /// <summary>The logits' element type: PyTorch's float32, float16 and bfloat16.</summary>
-internal enum Dtype
+public enum Dtype
 {
     Float32,
     Float16,

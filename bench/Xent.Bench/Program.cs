@@ -17,7 +17,8 @@ return args switch
 
 static int RunBenchmarkDotNet(string[] args)
 {
-    BenchmarkSwitcher.FromTypes([typeof(CrossEntropyBenchmarks)]).Run(args, BenchConfig.Create());
+    Type[] suites = [typeof(CrossEntropyBenchmarks), typeof(NllBenchmarks), typeof(KDimBenchmarks), typeof(LowPrecisionBenchmarks)];
+    BenchmarkSwitcher.FromTypes(suites).Run(args, BenchConfig.Create());
     return 0;
 }
 
