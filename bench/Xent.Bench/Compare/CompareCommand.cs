@@ -54,7 +54,7 @@ internal static class CompareCommand
             ? $"libtorch: loaded, torch {TorchReference.Version}, {threads} threads"
             : $"libtorch: NOT LOADED, comparing Xent with the floors only. {torchProblem}");
         Console.WriteLine($"data: mean reduction, one position in {Problem.IgnoreEvery} targets ignore_index {Problem.IgnoreIndex}; " +
-            "floors and Xent timed in turns, medians of >= 5 rounds after a warm-up; libtorch medians of >= 3 runs (* = one run)");
+            "floors and Xent timed in turns, >= 5 rounds after a warm-up, ratios per round; libtorch medians of >= 3 runs (* = one run)");
         WarmUpJit(cases);
 
         var rows = new List<Row>();
@@ -66,22 +66,25 @@ internal static class CompareCommand
             nint source = xent.InputAddress, destination = xent.ScratchAddress;
             long bytes = problem.Bytes;
             float forwardLoss = 0, backwardLoss = 0;
-            double[] ms = MedianTimer.Interleaved(
+            var rounds = MedianTimer.Interleaved(
             [
                 () => CopyFloor.Copy(source, destination, bytes),
                 () => CopyFloor.Read(source, bytes),
                 () => forwardLoss = xent.Run(backward: false),
                 () => backwardLoss = xent.Run(backward: true),
             ], budget);
-            var (copy, read) = (ms[0], ms[1]);
+            var (copy, read) = (rounds.Median(0), rounds.Median(1));
             if (problem.MegaBytes > largestMb)
             {
                 // Headline bandwidth from the largest buffer: a smaller one may sit in the last-level cache.
                 (largestMb, copyGbs, readGbs) = (problem.MegaBytes, CopyFloor.GigabytesPerSecond(bytes, copy), CopyFloor.GigabytesPerSecond(bytes, read));
             }
 
-            var forward = new Row(@case.Name, "fwd", problem.MegaBytes, copy, read, ms[2], GoalFloor.HalfCopy, @case.ForwardGoal, null);
-            var backward = new Row(@case.Name, "fwd+bwd", problem.MegaBytes, copy, read, ms[3], GoalFloor.Copy, @case.BackwardGoal, @case.SpeedupGoal);
+            // Ratios pair each Xent run with the floors of the same round (see MedianTimer.Rounds.MedianRatio).
+            var forward = new Row(@case.Name, "fwd", problem.MegaBytes, copy, read, rounds.Median(2), GoalFloor.HalfCopy,
+                rounds.MedianRatio(2, 1), rounds.MedianRatio(2, 0, scale: 0.5), @case.ForwardGoal, null);
+            var backward = new Row(@case.Name, "fwd+bwd", problem.MegaBytes, copy, read, rounds.Median(3), GoalFloor.Copy,
+                rounds.MedianRatio(3, 1), rounds.MedianRatio(3, 0), @case.BackwardGoal, @case.SpeedupGoal);
             if (torchProblem is null)
             {
                 using var torch = new TorchReference(@case, problem);
@@ -114,7 +117,9 @@ internal static class CompareCommand
             copy ms: one all-core copy of the logits' bytes; read ms: one all-core sum of them (a read-only floor).
             goal floor: what the goal is measured against — fwd rows: copy/2 (half the copy time, one read's worth of
             traffic); fwd+bwd rows: copy (read the logits, write the gradient). xent/floor is Xent's time over that floor;
-            the verdict compares it with the goal. xent/read: forward against the measured read-only floor.
+            the verdict compares it with the goal. xent/read: Xent against the measured read-only floor. Both ratios are
+            medians over rounds of Xent's run over the floor's run in the same round, so they can differ a little
+            from the quotient of the medians in the ms columns.
             torch/xent > 1: Xent is faster; the speed goal (>= 20) applies to fp32 4096x32000 fwd+bwd only.
             """);
         foreach (var r in rows.Where(r => r.LossDiff is { } d && !double.IsFinite(d)))
@@ -175,7 +180,7 @@ internal static class CompareCommand
     private sealed record Verdict(string What, bool Pass);
 
     private sealed class Row(string work, string pass, double megaBytes, double copyMs, double readMs, double xentMs,
-        GoalFloor floor, double? goal, double? speedupGoal)
+        GoalFloor floor, double readRatio, double floorRatio, double? goal, double? speedupGoal)
     {
         public MedianTimer.Timing? Torch { get; set; }
 
@@ -193,9 +198,7 @@ internal static class CompareCommand
             LossDiff = xent == torch ? 0 : Math.Abs((double)xent - torch);
         }
 
-        private double FloorMs => Floor == GoalFloor.HalfCopy ? CopyMs / 2 : CopyMs;
-
-        private double Ratio => XentMs / FloorMs;
+        private double Ratio => FloorRatio;
 
         private double? Speedup => Torch is { } t ? t.Ms / XentMs : null;
 
@@ -231,7 +234,7 @@ internal static class CompareCommand
                     Format(r.CopyMs, "0.00"),
                     Format(r.ReadMs, "0.00"),
                     Format(r.XentMs, "0.00"),
-                    Format(r.XentMs / r.ReadMs, "0.00"),
+                    Format(r.ReadRatio, "0.00"),
                     r.Floor == GoalFloor.HalfCopy ? "copy/2" : "copy",
                     Format(r.Ratio, "0.00"),
                     r.Goal is { } g ? "<= " + Format(g, "0.0#") : "-",
@@ -270,6 +273,10 @@ internal static class CompareCommand
         public double XentMs { get; } = xentMs;
 
         public GoalFloor Floor { get; } = floor;
+
+        public double ReadRatio { get; } = readRatio;
+
+        public double FloorRatio { get; } = floorRatio;
 
         public double? Goal { get; } = goal;
 

@@ -7,26 +7,41 @@ internal static class MedianTimer
 {
     private const int MaxRuns = 15;
 
+    /// <summary>The times of <see cref="Interleaved"/>: <c>Times[action][round]</c> in milliseconds.</summary>
+    public sealed class Rounds(List<double>[] times)
+    {
+        public int Count => times[0].Count;
+
+        /// <summary>The median time of one action, in milliseconds.</summary>
+        public double Median(int action) => MedianTimer.Median(times[action]);
+
+        /// <summary>The median over rounds of time[<paramref name="numerator"/>] / time[<paramref name="denominator"/>]
+        /// (times <paramref name="scale"/>): each ratio pairs two runs a few milliseconds apart, under the same load.</summary>
+        public double MedianRatio(int numerator, int denominator, double scale = 1) =>
+            MedianTimer.Median(times[numerator].Zip(times[denominator], (a, b) => a / (b * scale)).ToList());
+    }
+
     /// <summary>A median in milliseconds and how many timed runs it is the median of.</summary>
     public readonly record struct Timing(double Ms, int Runs);
 
-    /// <summary>Times several actions in turns (a, b, c, a, b, c, …) and returns each one's median.</summary>
+    /// <summary>Times several actions in turns (a, b, c, a, b, c, …): every round times each action once.</summary>
     /// <remarks>
-    /// On a machine shared with other work the available bandwidth drifts within seconds; taking the floors and the
-    /// kernels in turns exposes them to the same drift, so their ratio holds even when the absolute times do not.
+    /// On a machine shared with other work the available bandwidth and CPU drift within seconds; taking the floors and
+    /// the kernels in turns exposes them to the same drift, and the ratio of two actions is taken round by round
+    /// (see <see cref="Rounds.MedianRatio"/>), so it holds even when the absolute times do not.
     /// At least <paramref name="minRounds"/> rounds (5: one preempted run cannot set a median), more while the budget lasts.
     /// </remarks>
-    public static double[] Interleaved(IReadOnlyList<Action> actions, TimeSpan budget, int minRounds = 5)
+    public static Rounds Interleaved(IReadOnlyList<Action> actions, TimeSpan budget, int minRounds = 5, int maxRounds = MaxRuns)
     {
         foreach (var action in actions)
         {
             action(); // warm-up: first-touch, caches, tiering of anything not yet promoted
         }
 
-        var times = actions.Select(_ => new List<double>(MaxRuns)).ToArray();
+        var times = actions.Select(_ => new List<double>(maxRounds)).ToArray();
         var watch = new Stopwatch();
         var total = Stopwatch.StartNew();
-        for (int round = 0; round < MaxRuns && (round < minRounds || total.Elapsed < budget); round++)
+        for (int round = 0; round < maxRounds && (round < minRounds || total.Elapsed < budget); round++)
         {
             for (int a = 0; a < actions.Count; a++)
             {
@@ -36,7 +51,7 @@ internal static class MedianTimer
             }
         }
 
-        return times.Select(Median).ToArray();
+        return new Rounds(times);
     }
 
     /// <summary>The median of one action in milliseconds.</summary>
@@ -69,8 +84,9 @@ internal static class MedianTimer
         return new Timing(Median(times), times.Count);
     }
 
-    private static double Median(List<double> times)
+    private static double Median(List<double> values)
     {
+        var times = values.ToList();
         times.Sort();
         int mid = times.Count / 2;
         return times.Count % 2 == 1 ? times[mid] : (times[mid - 1] + times[mid]) / 2;

@@ -37,7 +37,7 @@ internal static class PlotCommand
         var clock = Stopwatch.StartNew();
         int threads = Environment.ProcessorCount;
         int[] batches = quick ? [16, 64, 256, 512] : [16, 64, 256, 1024, 4096];
-        var budget = TimeSpan.FromSeconds(quick ? 0.15 : 1.0);
+        var budget = TimeSpan.FromSeconds(quick ? 0.15 : 2.0);
         var load = new LoadSampler();
         load.Sample();
         string? torchProblem = TorchReference.TryInitialize(threads);
@@ -65,13 +65,14 @@ internal static class PlotCommand
 
             nint source = xent.InputAddress, destination = xent.ScratchAddress;
             long bytes = problem.Bytes;
-            double[] ms = MedianTimer.Interleaved(
+            var rounds = MedianTimer.Interleaved(
             [
                 () => CopyFloor.Copy(source, destination, bytes),
                 () => CopyFloor.Read(source, bytes),
                 () => xent.Run(backward: false),
                 () => xent.Run(backward: true),
-            ], budget);
+            ], budget, minRounds: 9, maxRounds: 41);
+            double[] ms = [rounds.Median(0), rounds.Median(1), rounds.Median(2), rounds.Median(3)];
             double? torchMs = null;
             if (torchProblem is null)
             {
