@@ -159,7 +159,28 @@ internal static class CompareCommand
             }
         }
 
-        Thread.Sleep(300);
+        WaitForJitQuiet();
+    }
+
+    /// <summary>
+    /// Waits until the JIT has compiled nothing new for half a second (at most 20 s), so no background tier-1
+    /// compilation competes with the first measured cases: with some 30 generic instantiations warmed up, the tiering
+    /// queue took a few seconds to drain on 2 cores, and the first case ran on one and a half cores.
+    /// </summary>
+    private static void WaitForJitQuiet()
+    {
+        var clock = Stopwatch.StartNew();
+        long last = System.Runtime.JitInfo.GetCompiledMethodCount();
+        int quiet = 0;
+        while (quiet < 5 && clock.Elapsed < TimeSpan.FromSeconds(20))
+        {
+            Thread.Sleep(100);
+            long now = System.Runtime.JitInfo.GetCompiledMethodCount();
+            quiet = now == last ? quiet + 1 : 0;
+            last = now;
+        }
+
+        Console.Error.Write(Invariant($"[jit quiet after {clock.Elapsed.TotalSeconds:0.0} s] "));
     }
 
     private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
