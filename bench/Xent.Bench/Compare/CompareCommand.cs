@@ -242,7 +242,7 @@ internal static class CompareCommand
         public static void PrintTable(IReadOnlyList<Row> rows)
         {
             string[] header = ["work", "pass", "MB", "copy ms", "read ms", "xent ms", "xent/read", "goal floor", "xent/floor",
-                "goal", "verdict", "torch ms", "torch/xent", "speed goal", "|loss diff|", "max|grad diff|"];
+                "goal", "verdict", "torch ms", "torch/xent", "speed goal", "loss diff", "max grad diff"];
             bool[] left = [true, true, false, false, false, false, false, true, false, false, true, false, false, true, false, false];
             var cells = new List<string[]> { header };
             foreach (var r in rows)
