@@ -2,7 +2,8 @@ using BenchmarkDotNet.Attributes;
 
 namespace Xent.Bench;
 
-/// <summary>Functional.CrossEntropy, mean reduction, forward and forward+backward, at a language-model and an ImageNet shape.</summary>
+/// <summary>Functional.CrossEntropy (fp32 convenience overload), mean reduction, forward and forward+backward, at a
+/// language-model and an ImageNet shape.</summary>
 [MemoryDiagnoser]
 public class CrossEntropyBenchmarks
 {

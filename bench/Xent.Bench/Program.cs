@@ -2,12 +2,14 @@ using BenchmarkDotNet.Running;
 using Xent.Bench;
 using Xent.Bench.Compare;
 
-// compare [--quick]   side-by-side table: copy floor, Xent, libtorch (TorchSharp), agreement
-// floor               copy bandwidth alone, min / median / max
+// compare [--quick] [--filter TEXT]   side-by-side table: floors, Xent, libtorch (TorchSharp), goals, agreement
+// plot [--quick] [--out PATH]         throughput against size at C = 32000, printed and drawn to a PNG
+// floor                               copy bandwidth alone, min / median / max
 // bdn [BDN args]      BenchmarkDotNet suite (BenchmarkSwitcher over the remaining arguments)
 return args switch
 {
     ["compare", .. var rest] => CompareCommand.Run(rest),
+    ["plot", .. var rest] => PlotCommand.Run(rest),
     ["bdn", .. var rest] => RunBenchmarkDotNet(rest),
     ["floor"] => FloorCommand.Run(),
     _ => Usage(),
@@ -15,14 +17,16 @@ return args switch
 
 static int RunBenchmarkDotNet(string[] args)
 {
-    BenchmarkSwitcher.FromTypes([typeof(CrossEntropyBenchmarks)]).Run(args, BenchConfig.Create());
+    Type[] suites = [typeof(CrossEntropyBenchmarks), typeof(NllBenchmarks), typeof(KDimBenchmarks), typeof(LowPrecisionBenchmarks)];
+    BenchmarkSwitcher.FromTypes(suites).Run(args, BenchConfig.Create());
     return 0;
 }
 
 static int Usage()
 {
     Console.Error.WriteLine("""
-        usage: dotnet run -c Release --project bench/Xent.Bench -- compare [--quick]
+        usage: dotnet run -c Release --project bench/Xent.Bench -- compare [--quick] [--filter TEXT]
+               dotnet run -c Release --project bench/Xent.Bench -- plot [--quick] [--out bench/throughput.png]
                dotnet run -c Release --project bench/Xent.Bench -- floor
                dotnet run -c Release --project bench/Xent.Bench -- bdn [BenchmarkDotNet arguments, e.g. --filter '*']
         Before the first run on Debian 12: bench/fix-torchsharp.sh (see bench/README.md).

@@ -5,186 +5,303 @@ using System.Runtime.Intrinsics;
 namespace Xent.Bench.Compare;
 
 /// <summary>
-/// <c>compare [--quick]</c>: in one process, the copy floor, Xent and libtorch on identical data, one table.
-/// Every ratio in the table comes from numbers measured in this run, on this machine.
+/// <c>compare [--quick] [--filter TEXT]</c>: in one process, the memory floors, Xent and libtorch on identical data, one table with
+/// issue #3's goal beside each measured ratio. Every ratio comes from numbers measured in this run, on this machine.
 /// </summary>
 internal static class CompareCommand
 {
     public static int Run(string[] args)
     {
         bool quick = false;
-        foreach (string arg in args)
+        string? filter = null;
+        for (int i = 0; i < args.Length; i++)
         {
-            if (arg == "--quick")
+            if (args[i] == "--quick")
             {
                 quick = true;
             }
+            else if (args[i] == "--filter" && i + 1 < args.Length)
+            {
+                filter = args[++i];
+            }
             else
             {
-                Console.Error.WriteLine($"compare: unknown argument '{arg}' (expected --quick)");
+                Console.Error.WriteLine($"compare: unknown argument '{args[i]}' (expected --quick, --filter TEXT)");
                 return 2;
             }
         }
 
         var clock = Stopwatch.StartNew();
-        var cases = quick ? Case.Quick : Case.Full;
+        var cases = (quick ? Case.Quick : Case.Full)
+            .Where(c => filter is null || c.Name.Contains(filter, StringComparison.OrdinalIgnoreCase))
+            .ToList();
         var budget = TimeSpan.FromSeconds(quick ? 0.15 : 1.0);
+        // libtorch's 16-bit CPU path can take seconds a call; past this one run is reported (marked *).
+        var torchCap = TimeSpan.FromSeconds(quick ? 1.5 : 4.0);
         int threads = Environment.ProcessorCount;
+        var load = new LoadSampler();
 
         string simd = Vector512.IsHardwareAccelerated ? "Vector512" : Vector256.IsHardwareAccelerated ? "Vector256" : "Vector128 or less";
         Console.WriteLine(Invariant($"Xent compare{(quick ? " --quick" : "")}: {threads} cores, .NET {Environment.Version}, {simd}"));
-        if (LoadAverage() is { } load)
+        if (load.Sample() is { } start)
         {
             // Other processes on a small machine change both the bandwidth and the kernel times; say so up front.
-            Console.WriteLine(Invariant($"load average (1 min) {load:0.00} on {threads} cores{(load > threads / 2.0 ? ": CONTENDED, timings will be noisy" : "")}"));
+            Console.WriteLine(Invariant($"load average (1 min) at start {start:0.00} on {threads} cores{(start > threads / 2.0 ? ": CONTENDED, timings will be noisy" : "")}"));
         }
 
         string? torchProblem = TorchReference.TryInitialize(threads);
         Console.WriteLine(torchProblem is null
             ? $"libtorch: loaded, torch {TorchReference.Version}, {threads} threads"
-            : $"libtorch: NOT LOADED, comparing Xent with the copy floor only. {torchProblem}");
-        Console.WriteLine($"data: fp32 logits, mean reduction, one row in {Problem.IgnoreEvery} targets ignore_index {Problem.IgnoreIndex}; " +
-            "times are medians of >= 3 runs after a warm-up run");
-        WarmUpJit();
+            : $"libtorch: NOT LOADED, comparing Xent with the floors only. {torchProblem}");
+        Console.WriteLine($"data: mean reduction, one position in {Problem.IgnoreEvery} targets ignore_index {Problem.IgnoreIndex}; " +
+            "floors and Xent timed in turns, >= 5 rounds after a warm-up, ratios per round; libtorch medians of >= 3 runs (* = one run)");
+        WarmUpJit(cases);
 
         var rows = new List<Row>();
-        // Headline bandwidth from the largest buffer: a smaller one may sit in the last-level cache.
-        long largest = cases.Max(c => (long)c.Rows * c.Classes);
-        double bandwidth = 0;
+        double copyGbs = 0, readGbs = 0, largestMb = 0;
         foreach (var @case in cases)
         {
-            var problem = Problem.Create(@case.Rows, @case.Classes, @case.Weighted);
-            var scratch = problem.NewBuffer();
-            var xentGrad = problem.NewBuffer();
-
-            double floor = MedianTimer.MedianMs(() => CopyFloor.Copy(problem.Input, scratch), budget);
-            if (problem.Elements == largest)
+            var problem = @case.CreateProblem();
+            var xent = XentRunner.Create(@case, problem);
+            nint source = xent.InputAddress, destination = xent.ScratchAddress;
+            long bytes = problem.Bytes;
+            float forwardLoss = 0, backwardLoss = 0;
+            var rounds = MedianTimer.Interleaved(
+            [
+                () => CopyFloor.Copy(source, destination, bytes),
+                () => CopyFloor.Read(source, bytes),
+                () => forwardLoss = xent.Run(backward: false),
+                () => backwardLoss = xent.Run(backward: true),
+            ], budget);
+            var (copy, read) = (rounds.Median(0), rounds.Median(1));
+            if (problem.MegaBytes > largestMb)
             {
-                bandwidth = CopyFloor.GigabytesPerSecond(problem.Elements * sizeof(float), floor);
+                // Headline bandwidth from the largest buffer: a smaller one may sit in the last-level cache.
+                (largestMb, copyGbs, readGbs) = (problem.MegaBytes, CopyFloor.GigabytesPerSecond(bytes, copy), CopyFloor.GigabytesPerSecond(bytes, read));
             }
 
-            float xentForwardLoss = 0, xentLoss = 0;
-            double xentForward = MedianTimer.MedianMs(() => xentForwardLoss = Xent(@case, problem, []), budget);
-            double xentBackward = MedianTimer.MedianMs(() => xentLoss = Xent(@case, problem, xentGrad), budget);
-
-            var forward = new Row($"{@case.Name} fwd", problem.MegaBytes, floor, xentForward);
-            var backward = new Row($"{@case.Name} fwd+bwd", problem.MegaBytes, floor, xentBackward);
+            // Ratios pair each Xent run with the floors of the same round (see MedianTimer.Rounds.MedianRatio).
+            var forward = new Row(@case.Name, "fwd", problem.MegaBytes, copy, read, rounds.Median(2), GoalFloor.HalfCopy,
+                rounds.MedianRatio(2, 1), rounds.MedianRatio(2, 0, scale: 0.5), @case.ForwardGoal, null);
+            var backward = new Row(@case.Name, "fwd+bwd", problem.MegaBytes, copy, read, rounds.Median(3), GoalFloor.Copy,
+                rounds.MedianRatio(3, 1), rounds.MedianRatio(3, 0), @case.BackwardGoal, @case.SpeedupGoal);
             if (torchProblem is null)
             {
                 using var torch = new TorchReference(@case, problem);
                 float torchForwardLoss = 0;
-                forward.TorchMs = MedianTimer.MedianMs(() => torchForwardLoss = torch.Forward(), budget);
-                forward.LossDiff = Math.Abs((double)xentForwardLoss - torchForwardLoss);
-                backward.TorchMs = MedianTimer.MedianMs(() => torch.ForwardBackward(), budget);
+                forward.Torch = MedianTimer.Measure(() => torchForwardLoss = torch.Forward(), budget, torchCap);
+                forward.SetLosses(forwardLoss, torchForwardLoss);
+                backward.Torch = MedianTimer.Measure(() => torch.ForwardBackward(), budget, torchCap);
 
-                // Agreement from one more untimed call that also copies libtorch's gradient out.
-                float torchLoss = torch.ForwardBackward(scratch);
-                backward.LossDiff = Math.Abs((double)xentLoss - torchLoss);
-                backward.GradDiff = Agreement.MaxAbsDiff(xentGrad, scratch);
+                // Agreement from one more untimed call that also copies libtorch's gradient out (as fp32).
+                var torchGrad = problem.NewBuffer();
+                var xentGrad = problem.NewBuffer();
+                float torchLoss = torch.ForwardBackward(torchGrad);
+                xent.GradientAsFloat(xentGrad);
+                backward.SetLosses(backwardLoss, torchLoss);
+                backward.GradDiff = Agreement.MaxAbsDiff(xentGrad, torchGrad);
             }
 
             rows.Add(forward);
             rows.Add(backward);
+            load.Sample();
             Console.Error.Write('.'); // progress on stderr, so stdout stays a clean report
         }
 
         Console.Error.WriteLine();
-        Console.WriteLine(Invariant($"copy floor: {bandwidth:0.0} GB/s copied with {threads} threads ({2 * bandwidth:0.0} GB/s read+write), {largest * sizeof(float) / 1e6:0.0} MB buffer"));
+        Console.WriteLine(Invariant($"floors on the largest buffer ({largestMb:0.0} MB): copy {copyGbs:0.0} GB/s copied ({2 * copyGbs:0.0} GB/s read+write), read {readGbs:0.0} GB/s, {threads} threads"));
         Console.WriteLine();
         Row.PrintTable(rows);
         Console.WriteLine();
-        Console.WriteLine(Invariant($"xent/floor: Xent time over one copy of the logits (1.0 = bandwidth-bound). torch/xent > 1: Xent is faster. total {clock.Elapsed.TotalSeconds:0.0} s"));
+        Console.WriteLine("""
+            copy ms: one all-core copy of the logits' bytes; read ms: one all-core sum of them (a read-only floor).
+            goal floor: what the goal is measured against — fwd rows: copy/2 (half the copy time, one read's worth of
+            traffic); fwd+bwd rows: copy (read the logits, write the gradient). xent/floor is Xent's time over that floor;
+            the verdict compares it with the goal. xent/read: Xent against the measured read-only floor. Both ratios are
+            medians over rounds of Xent's run over the floor's run in the same round, so they can differ a little
+            from the quotient of the medians in the ms columns.
+            torch/xent > 1: Xent is faster; the speed goal (>= 20) applies to fp32 4096x32000 fwd+bwd only.
+            """);
+        foreach (var r in rows.Where(r => r.LossDiff is { } d && !double.IsFinite(d)))
+        {
+            Console.WriteLine(Invariant($"losses of {r.Work} {r.Pass}: Xent {r.Losses!.Value.Xent:G9}, libtorch {r.Losses.Value.Torch:G9}"));
+        }
+
+        var judged = rows.SelectMany(r => r.Verdicts).ToList();
+        int passed = judged.Count(v => v.Pass);
+        Console.WriteLine(Invariant($"goals: {passed} PASS, {judged.Count - passed} MISS of {judged.Count}") +
+            (judged.Any(v => !v.Pass) ? "; missed: " + string.Join(", ", judged.Where(v => !v.Pass).Select(v => v.What)) : ""));
+        Console.WriteLine(Invariant($"load average (1 min) during the run: {load.Summary}; total {clock.Elapsed.TotalSeconds:0.0} s"));
         return 0;
     }
 
-    private static float Xent(Case @case, Problem problem, Span<float> gradInput) => @case.Nll
-        ? Functional.NllLoss(problem.Input, problem.Classes, problem.Target, gradInput, Reduction.Mean, problem.Weight, Problem.IgnoreIndex)
-        : Functional.CrossEntropy(problem.Input, problem.Classes, problem.Target, gradInput, Reduction.Mean, problem.Weight, Problem.IgnoreIndex, @case.LabelSmoothing);
-
     /// <summary>
-    /// Calls every Xent entry point enough times that tiered compilation promotes it before anything is timed:
-    /// the call-count threshold is 30, then tier-1 compiles in the background after a 100 ms quiet period.
-    /// 64 x 4096 (1 MB) is enough rows to split across cores and small enough to cost little.
+    /// Calls every Xent entry point and kernel shape the table uses enough times that tiered compilation promotes it before
+    /// anything is timed: the call-count threshold is 30, then tier-1 compiles in the background after a 100 ms quiet
+    /// period. Each case is shrunk to about a million elements with its class count, layout and options kept, so the
+    /// same generic instantiations and kernel branches run.
     /// </summary>
-    private static void WarmUpJit()
+    private static void WarmUpJit(IEnumerable<Case> cases)
     {
-        const int Rows = 64, Classes = 4096, Calls = 35;
-        foreach (bool weighted in new[] { false, true })
+        const int Calls = 35;
+        var small = cases
+            .Select(c => c.Spatial is { Length: > 0 }
+                ? c with { Batch = 1, Spatial = [64, 64] }
+                : c with { Batch = Math.Max(2, (1 << 20) / c.Classes) })
+            .Distinct(new NameComparer());
+        foreach (var @case in small)
         {
-            var problem = Problem.Create(Rows, Classes, weighted);
-            var grad = problem.NewBuffer();
-            foreach (var @case in new Case[] { new(false, Rows, Classes, weighted), new(false, Rows, Classes, weighted, 0.1f), new(true, Rows, Classes, weighted) })
+            var xent = XentRunner.Create(@case, @case.CreateProblem());
+            for (int i = 0; i < Calls; i++)
             {
-                for (int i = 0; i < Calls; i++)
-                {
-                    Xent(@case, problem, []);
-                    Xent(@case, problem, grad);
-                }
+                xent.Run(backward: false);
+                xent.Run(backward: true);
             }
         }
 
-        Thread.Sleep(300);
+        WaitForJitQuiet();
     }
 
-    private static double? LoadAverage()
+    /// <summary>
+    /// Waits until the JIT has compiled nothing new for half a second (at most 20 s), so no background tier-1
+    /// compilation competes with the first measured cases: with some 30 generic instantiations warmed up, the tiering
+    /// queue took a few seconds to drain on 2 cores, and the first case ran on one and a half cores.
+    /// </summary>
+    private static void WaitForJitQuiet()
     {
-        try
+        var clock = Stopwatch.StartNew();
+        long last = System.Runtime.JitInfo.GetCompiledMethodCount();
+        int quiet = 0;
+        while (quiet < 5 && clock.Elapsed < TimeSpan.FromSeconds(20))
         {
-            string text = File.ReadAllText("/proc/loadavg");
-            return double.Parse(text.Split(' ')[0], CultureInfo.InvariantCulture);
+            Thread.Sleep(100);
+            long now = System.Runtime.JitInfo.GetCompiledMethodCount();
+            quiet = now == last ? quiet + 1 : 0;
+            last = now;
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
-        {
-            return null; // not Linux, or no procfs: nothing to report
-        }
+
+        Console.Error.Write(Invariant($"[jit quiet after {clock.Elapsed.TotalSeconds:0.0} s] "));
     }
 
     private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 
-    private sealed class Row(string work, double megaBytes, double floorMs, double xentMs)
+    private sealed class NameComparer : IEqualityComparer<Case>
     {
-        // null: not measured ("-"); NaN stays NaN, because a NaN disagreement must show.
-        public double? TorchMs { get; set; }
+        public bool Equals(Case? x, Case? y) => x?.Name == y?.Name;
 
-        public double? LossDiff { get; set; }
+        public int GetHashCode(Case obj) => obj.Name.GetHashCode(StringComparison.Ordinal);
+    }
+
+    private enum GoalFloor
+    {
+        HalfCopy,
+        Copy,
+    }
+
+    private sealed record Verdict(string What, bool Pass);
+
+    private sealed class Row(string work, string pass, double megaBytes, double copyMs, double readMs, double xentMs,
+        GoalFloor floor, double readRatio, double floorRatio, double? goal, double? speedupGoal)
+    {
+        public MedianTimer.Timing? Torch { get; set; }
+
+        // null: not measured ("-"); NaN stays NaN, because a NaN disagreement must show.
+        public double? LossDiff { get; private set; }
+
+        /// <summary>Both losses, kept to be shown when they disagree beyond rounding (a NaN or ∞ on one side).</summary>
+        public (float Xent, float Torch)? Losses { get; private set; }
 
         public double? GradDiff { get; set; }
 
+        public void SetLosses(float xent, float torch)
+        {
+            Losses = (xent, torch);
+            LossDiff = xent == torch ? 0 : Math.Abs((double)xent - torch);
+        }
+
+        private double Ratio => FloorRatio;
+
+        private double? Speedup => Torch is { } t ? t.Ms / XentMs : null;
+
+        public IEnumerable<Verdict> Verdicts
+        {
+            get
+            {
+                if (Goal is { } g)
+                {
+                    yield return new Verdict($"{Work} {Pass} {Ratio:0.00} > {g:0.0#}", Ratio <= g);
+                }
+
+                if (SpeedupGoal is { } s && Speedup is { } x)
+                {
+                    yield return new Verdict($"{Work} {Pass} torch/xent {x:0.0} < {s:0}", x >= s);
+                }
+            }
+        }
+
         public static void PrintTable(IReadOnlyList<Row> rows)
         {
-            string[] header = ["work", "size MB", "floor ms", "xent ms", "torch ms", "xent/floor", "torch/xent", "|loss diff|", "max|grad diff|"];
+            string[] header = ["work", "pass", "MB", "copy ms", "read ms", "xent ms", "xent/read", "goal floor", "xent/floor",
+                "goal", "verdict", "torch ms", "torch/xent", "speed goal", "loss diff", "max grad diff"];
+            bool[] left = [true, true, false, false, false, false, false, true, false, false, true, false, false, true, false, false];
             var cells = new List<string[]> { header };
             foreach (var r in rows)
             {
                 cells.Add(
                 [
                     r.Work,
+                    r.Pass,
                     Format(r.MegaBytes, "0.0"),
-                    Format(r.FloorMs, "0.00"),
+                    Format(r.CopyMs, "0.00"),
+                    Format(r.ReadMs, "0.00"),
                     Format(r.XentMs, "0.00"),
-                    Format(r.TorchMs, "0.00"),
-                    Format(r.XentMs / r.FloorMs, "0.00"),
-                    Format(r.TorchMs / r.XentMs, "0.00"),
+                    Format(r.ReadRatio, "0.00"),
+                    r.Floor == GoalFloor.HalfCopy ? "copy/2" : "copy",
+                    Format(r.Ratio, "0.00"),
+                    r.Goal is { } g ? "<= " + Format(g, "0.0#") : "-",
+                    r.Goal is { } g2 ? (r.Ratio <= g2 ? "PASS" : "MISS") : "-",
+                    r.Torch is { } t ? Format(t.Ms, "0.00") + (t.Runs == 1 ? "*" : "") : "-",
+                    Format(r.Speedup, "0.0"),
+                    r.SpeedupGoal is { } s ? $">= {s:0} " + (r.Speedup is { } x ? (x >= s ? "PASS" : "MISS") : "?") : "-",
                     Format(r.LossDiff, "0.0e+0"),
                     Format(r.GradDiff, "0.0e+0"),
                 ]);
             }
 
             int[] widths = Enumerable.Range(0, header.Length).Select(c => cells.Max(row => row[c].Length)).ToArray();
-            foreach (var row in cells)
+            for (int i = 0; i < cells.Count; i++)
             {
-                var line = row.Select((cell, c) => c == 0 ? cell.PadRight(widths[c]) : cell.PadLeft(widths[c]));
-                Console.WriteLine(string.Join("  ", line));
+                var line = cells[i].Select((cell, c) => left[c] ? cell.PadRight(widths[c]) : cell.PadLeft(widths[c]));
+                Console.WriteLine("| " + string.Join(" | ", line) + " |");
+                if (i == 0)
+                {
+                    // A Markdown table, so the output pastes into RESULTS.md as it is.
+                    Console.WriteLine("|" + string.Join("|", widths.Select((w, c) => left[c] ? new string('-', w + 2) : new string('-', w + 1) + ":")) + "|");
+                }
             }
         }
 
         public string Work { get; } = work;
 
+        public string Pass { get; } = pass;
+
         public double MegaBytes { get; } = megaBytes;
 
-        public double FloorMs { get; } = floorMs;
+        public double CopyMs { get; } = copyMs;
+
+        public double ReadMs { get; } = readMs;
 
         public double XentMs { get; } = xentMs;
+
+        public GoalFloor Floor { get; } = floor;
+
+        public double ReadRatio { get; } = readRatio;
+
+        public double FloorRatio { get; } = floorRatio;
+
+        public double? Goal { get; } = goal;
+
+        public double? SpeedupGoal { get; } = speedupGoal;
 
         private static string Format(double? value, string format) =>
             value is { } v ? v.ToString(format, CultureInfo.InvariantCulture) : "-";

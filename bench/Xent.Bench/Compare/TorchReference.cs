@@ -10,6 +10,7 @@ namespace Xent.Bench.Compare;
 /// libtorch through TorchSharp on the same data: <c>torch.nn.functional.cross_entropy</c> / <c>nll_loss</c>,
 /// mean reduction, ignore_index -100. Forward runs under no_grad; forward+backward takes the gradient with
 /// <c>torch.autograd.grad</c>, i.e. a fresh gradient tensor per call, as a training step with grads set to None.
+/// fp16 and bf16 logits (and weights) are tensors of that dtype, as with <c>logits.half()</c> in PyTorch.
 /// </summary>
 internal sealed class TorchReference : IDisposable
 {
@@ -22,10 +23,31 @@ internal sealed class TorchReference : IDisposable
     public TorchReference(Case @case, Problem problem)
     {
         _case = @case;
-        _input = tensor(problem.Input, [problem.Rows, problem.Classes]);
+        var dtype = @case.Dtype switch
+        {
+            Dtype.Float32 => ScalarType.Float32,
+            Dtype.Float16 => ScalarType.Float16,
+            _ => ScalarType.BFloat16,
+        };
+
+        // The problem's fp32 values are already rounded to the element type, so the conversion is exact.
+        var fp32 = tensor(problem.Input, problem.InputShape.Select(d => (long)d).ToArray());
+        _input = dtype == ScalarType.Float32 ? fp32 : Narrowed(fp32, dtype);
+
         _leaf = _input.detach().requires_grad_(true); // same storage, a leaf that collects the gradient
-        _target = tensor(problem.Target);
-        _weight = problem.Weight.Length == 0 ? null : tensor(problem.Weight);
+        _target = tensor(problem.Target, problem.TargetShape.Select(d => (long)d).ToArray());
+        if (problem.Weight.Length != 0)
+        {
+            _weight = dtype == ScalarType.Float32 ? tensor(problem.Weight) : Narrowed(tensor(problem.Weight), dtype);
+        }
+    }
+
+    private static Tensor Narrowed(Tensor fp32, ScalarType dtype)
+    {
+        using (fp32)
+        {
+            return fp32.to(dtype);
+        }
     }
 
     /// <summary>Loads the native backend and sets the thread count, or says why it cannot.</summary>
@@ -69,7 +91,7 @@ internal sealed class TorchReference : IDisposable
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        return Loss(_input).item<float>();
+        return Loss(_input).to(ScalarType.Float32).item<float>();
     }
 
     /// <summary>Forward and backward; copies the gradient into <paramref name="gradOut"/> when given.</summary>
@@ -80,10 +102,10 @@ internal sealed class TorchReference : IDisposable
         var grad = autograd.grad([loss], [_leaf])[0];
         if (gradOut is not null)
         {
-            MemoryMarshal.Cast<byte, float>(grad.contiguous().bytes).CopyTo(gradOut);
+            MemoryMarshal.Cast<byte, float>(grad.to(ScalarType.Float32).contiguous().bytes).CopyTo(gradOut);
         }
 
-        return loss.item<float>();
+        return loss.to(ScalarType.Float32).item<float>();
     }
 
     public void Dispose()
