@@ -269,27 +269,8 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
     {
         int c = G.C;
 
-        // 1. Targets, validity and the per-lane gathers x[t], w[t], upstream gradient.
-        int* tLane = stackalloc int[16];
-        float* dtLane = stackalloc float[16];
-        float* wtLane = stackalloc float[16];
-        float* gLane = stackalloc float[16];
-        int* validLane = stackalloc int[16];
-        float* w = (float*)Weight;
-        for (int l = 0; l < 16; l++)
-        {
-            long t = long.CreateTruncating(Target[p0 + l]);
-            bool valid = t != IgnoreIndex;
-            validLane[l] = valid ? -1 : 0;
-            tLane[l] = valid ? (int)t : -1;
-            dtLane[l] = valid ? x[t * d + l] : 0f;
-            wtLane[l] = valid && w != null ? w[t] : 1f;
-            gLane[l] = float.CreateTruncating(GradOutput == null ? GradScale : GradScale * Elements.ToCompute<T, TC>(GradOutput[p0 + l]));
-        }
-
-        Vector512<float> valid16 = Vector512.Load(validLane).AsSingle();
-
-        // 2. Max over classes, and a finiteness check: v − v is NaN exactly when v is NaN or ±∞.
+        // 1. Max over classes, and a finiteness check: v − v is NaN exactly when v is NaN or ±∞. This pass comes first
+        //    so the gathers below hit the lines it brought into L1 (the class stride D is far apart in memory).
         Vector512<float> m = Vector512.Load(x);
         Vector512<float> check = Vector512<float>.Zero;
         for (int k = 0; k < c; k++)
@@ -298,6 +279,27 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
             m = Vector512.Max(m, v);
             check += v - v;
         }
+
+        // 2. Targets, validity and the per-lane gathers x[t], w[t], upstream gradient.
+        int* tLane = stackalloc int[16];
+        float* dtLane = stackalloc float[16];
+        float* wtLane = stackalloc float[16];
+        float* gLane = stackalloc float[16];
+        int* validLane = stackalloc int[16];
+        float* w = (float*)Weight;
+        float uniformG = float.CreateTruncating(GradScale);
+        for (int l = 0; l < 16; l++)
+        {
+            long t = long.CreateTruncating(Target[p0 + l]);
+            bool valid = t != IgnoreIndex;
+            validLane[l] = valid ? -1 : 0;
+            tLane[l] = valid ? (int)t : -1;
+            dtLane[l] = valid ? x[t * d + l] : 0f;
+            wtLane[l] = valid && w != null ? w[t] : 1f;
+            gLane[l] = GradOutput == null ? uniformG : float.CreateTruncating(GradScale * Elements.ToCompute<T, TC>(GradOutput[p0 + l]));
+        }
+
+        Vector512<float> valid16 = Vector512.Load(validLane).AsSingle();
 
         if ((Vector512.Equals(check, check).AsInt32() | ~valid16.AsInt32()) != Vector512<int>.AllBitsSet)
         {
