@@ -15,9 +15,6 @@ internal static class Elements
     public static bool IsSupported<T>() =>
         typeof(T) == typeof(float) || typeof(T) == typeof(double) || typeof(T) == typeof(Half) || typeof(T) == typeof(BFloat16);
 
-    /// <summary>Whether T is already its compute type, so rows can be used in place.</summary>
-    public static bool IsCompute<T>() => typeof(T) == typeof(float) || typeof(T) == typeof(double);
-
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static TC ToCompute<T, TC>(T value)
     {

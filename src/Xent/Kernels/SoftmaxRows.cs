@@ -466,18 +466,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
             {
                 loss = ProbabilityRow(x, t, dst.IsEmpty ? tmp.AsSpan(0, c) : dst, tmp2.AsSpan(0, c), !dst.IsEmpty, Upstream(position));
             }
-            else if (typeof(TC) == typeof(float) && FloatRows.IsSupported && TC.IsFinite(TensorPrimitives.Max<TC>(x)))
-            {
-                // log p = x − (m + log Σ exp(x − m)): a max pass, an exp pass that only sums, and one write.
-                fixed (TC* px = x)
-                fixed (TC* pd = dst)
-                {
-                    float m = float.CreateTruncating(TensorPrimitives.Max<TC>(x));
-                    float lse = m + MathF.Log(FloatRows.ExpSum((float*)px, c, m, null));
-                    FloatRows.Affine((float*)px, c, 1f, -lse, null, (float*)pd, nonTemporal: false);
-                }
-            }
-            else
+            else if (!(typeof(TC) == typeof(float) && FloatRows.IsSupported && LogSoftmaxFloat(x, dst)))
             {
                 TC m = TensorPrimitives.Max<TC>(x);
                 TensorPrimitives.Subtract(x, m, dst);
@@ -686,6 +675,23 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         }
 
         return loss;
+    }
+
+    /// <summary>log p = x − (m + log Σ exp(x − m)) with the statistics from one read of the row, then one write.
+    /// Returns false, having written nothing, when the row's max is not finite (the general path gives PyTorch's NaNs).</summary>
+    private static bool LogSoftmaxFloat(Span<TC> x, Span<TC> dst)
+    {
+        fixed (TC* px = x)
+        fixed (TC* pd = dst)
+        {
+            if (!FloatRows.MaxAndSumExp((float*)px, x.Length, out float m, out float s))
+            {
+                return false;
+            }
+
+            FloatRows.Affine((float*)px, x.Length, 1f, -(m + MathF.Log(s)), null, (float*)pd, nonTemporal: false);
+            return true;
+        }
     }
 
     private static TC SumExp(ReadOnlySpan<TC> d, Span<TC> scratch)
