@@ -42,7 +42,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
 {
     /// <summary>About this many compute elements per tile when D &gt; 1: 32 KiB of floats, so a tile, its
     /// gradient and its transposed source stay in L2.</summary>
-    private const long TileElements = 1 << 13;
+    private const long TileElements = 1 << 15;
 
     /// <summary>About this many elements per block when D = 1 (whole rows): small enough to balance two to
     /// sixteen cores, large enough that the per-block bookkeeping is negligible.</summary>
@@ -200,188 +200,261 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         long n = block / _tilesPerBatch;
         long j0 = block % _tilesPerBatch * _tileWidth;
         int width = (int)Math.Min(_tileWidth, d - j0);
-        if (Kind != RowKind.ClassTarget || typeof(TC) != typeof(float) || !Avx512F.IsSupported || c == 0)
+        int lanes = width & ~15;
+        if (Kind != RowKind.ClassTarget || typeof(TC) != typeof(float) || !Avx512F.IsSupported || c == 0 || lanes == 0)
         {
             return Positions(n, j0, width, xs, ts, gs, tmp, tmp2);
         }
 
         // float logits are read in place (class stride D); Half and BFloat16 are widened class by class into a
-        // (C × width) float tile first, and their gradient narrowed back 16 positions at a time.
+        // (C × width) float tile first, and their gradient narrowed back class by class.
         bool direct = typeof(T) == typeof(float);
+        bool grad = Output != null;
         double partial = 0;
-        int b = 0;
-        float[] lanes = ArrayPool<float>.Shared.Rent(c * 16);
-        float[]? xt = direct ? null : ArrayPool<float>.Shared.Rent(c * width);
-        float[]? gt = direct || Output == null ? null : ArrayPool<float>.Shared.Rent(c * width);
+        float[] scratch = ArrayPool<float>.Shared.Rent(LaneArrays * lanes);
+        float[] xt = ArrayPool<float>.Shared.Rent(c * lanes);
+        float[]? gt = direct || !grad ? null : ArrayPool<float>.Shared.Rent(c * lanes);
         try
         {
-            if (xt != null)
+            if (!direct)
             {
                 for (long k = 0; k < c; k++)
                 {
-                    Elements.Widen(new ReadOnlySpan<T>(Input + (n * c + k) * d + j0, width), xt.AsSpan((int)k * width, width));
+                    Elements.Widen(new ReadOnlySpan<T>(Input + (n * c + k) * d + j0, lanes), xt.AsSpan((int)k * lanes, lanes));
                 }
             }
 
-            fixed (float* e = lanes)
+            fixed (float* pscratch = scratch)
             fixed (float* pxt = xt)
             fixed (float* pgt = gt)
             {
-                float* x0 = direct ? (float*)Input + n * c * d + j0 : pxt;
-                float* o0 = Output == null ? null : direct ? (float*)Output + n * c * d + j0 : pgt;
-                long stride = direct ? d : width;
-                for (; b <= width - 16; b += 16)
+                float* src = direct ? (float*)Input + n * c * d + j0 : null;
+                float* o0 = !grad ? null : direct ? (float*)Output + n * c * d + j0 : pgt;
+                long stride = direct ? d : lanes;
+                partial += TileLanes(n * d + j0, lanes, src, pxt, o0, stride, direct, pscratch, out int* ok);
+                if (gt != null)
                 {
-                    if (!Lanes16(n * d + j0 + b, x0 + b, stride, o0 == null ? null : o0 + b, direct, e, ref partial))
+                    for (long k = 0; k < c; k++)
                     {
-                        partial += Positions(n, j0 + b, 16, xs, ts, gs, tmp, tmp2);
+                        Elements.Narrow(gt.AsSpan((int)k * lanes, lanes), new Span<T>(Output + (n * c + k) * d + j0, lanes));
                     }
-                    else if (gt != null)
+                }
+
+                // Groups with a non-finite logit: the general path, one position at a time (after the narrowing above,
+                // which wrote those groups' positions from an unwritten tile).
+                for (int g = 0; g < lanes; g += 16)
+                {
+                    if (ok[g / 16] == 0)
                     {
-                        for (long k = 0; k < c; k++)
-                        {
-                            Elements.Narrow(new ReadOnlySpan<float>(pgt + k * width + b, 16), new Span<T>(Output + (n * c + k) * d + j0 + b, 16));
-                        }
+                        partial += Positions(n, j0 + g, 16, xs, ts, gs, tmp, tmp2);
                     }
                 }
             }
         }
         finally
         {
-            ArrayPool<float>.Shared.Return(lanes);
-            if (xt != null) ArrayPool<float>.Shared.Return(xt);
+            ArrayPool<float>.Shared.Return(scratch);
+            ArrayPool<float>.Shared.Return(xt);
             if (gt != null) ArrayPool<float>.Shared.Return(gt);
         }
 
-        if (b < width)
+        if (lanes < width)
         {
-            partial += Positions(n, j0 + b, width - b, xs, ts, gs, tmp, tmp2);
+            partial += Positions(n, j0 + lanes, width - lanes, xs, ts, gs, tmp, tmp2);
         }
 
         return partial;
     }
 
-    /// <summary>Cross-entropy for 16 consecutive positions of a (N, C, D) float input, vectorized across positions:
-    /// every load is 16 contiguous floats of one class, so the class stride D costs nothing. Returns false, having
-    /// written nothing, when a non-ignored position has a NaN or infinite logit (the general path handles those).</summary>
+    /// <summary>Per-position float arrays <see cref="TileLanes"/> keeps after the exps in its scratch.</summary>
+    private const int LaneArrays = 10;
+
+    /// <summary>Cross-entropy for <paramref name="lanes"/> (a multiple of 16) consecutive positions of a (N, C, D) float
+    /// input, vectorized across positions, pass by pass over the whole tile: each pass walks the classes in order and
+    /// handles each class's <paramref name="lanes"/> positions as one contiguous run. The first pass copies the tile
+    /// from <paramref name="src"/> (class stride <paramref name="d"/>) into <paramref name="x"/> (class stride
+    /// <paramref name="lanes"/>) when <paramref name="src"/> is not null; the later passes read that copy: the class
+    /// stride D is often a power of two, which maps every class of a position to the same L1 and L2 set, so re-reading
+    /// the tile in place would come from L3. The gradient is written to <paramref name="o"/> with class stride
+    /// <paramref name="d"/>. A group of 16 positions with a NaN or infinite logit at a non-ignored position is skipped
+    /// here, with a 0 in <paramref name="ok"/>, for the general path.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private readonly bool Lanes16(long p0, float* x, long d, float* o, bool mayStream, float* e, ref double partial)
+    private readonly double TileLanes(long p0, int lanes, float* src, float* x, float* o, long d, bool mayStream, float* scratch, out int* ok)
     {
         int c = G.C;
+        bool grad = o != null;
+        float* m = scratch;
+        float* s = m + lanes;
+        float* sumWd = s + lanes;
+        float* dt = sumWd + lanes;
+        float* wt = dt + lanes;
+        float* gl = wt + lanes;
+        int* tl = (int*)(gl + lanes);
+        ok = tl + lanes;
+        float* a = (float*)ok + lanes;
+        float* bv = a + lanes;
+        float* e = x;   // the exps overwrite the tile's copy: x is not read again after pass 3
+        float* w = (float*)Weight;
+        float eps = float.CreateTruncating(Smoothing);
 
-        // 1. Max over classes, and a finiteness check: v − v is NaN exactly when v is NaN or ±∞. This pass comes first
-        //    so the gathers below hit the lines it brought into L1 (the class stride D is far apart in memory).
-        Vector512<float> m = Vector512.Load(x);
-        Vector512<float> check = Vector512<float>.Zero;
+        // 1. Max over classes, and a finiteness check: v − v is NaN exactly when v is NaN or ±∞ (kept in s for now).
+        float* first = src != null ? src : x;
+        for (int g = 0; g < lanes; g += 16)
+        {
+            Vector512.Load(first + g).Store(m + g);
+            Vector512<float>.Zero.Store(s + g);
+        }
+
         for (int k = 0; k < c; k++)
         {
-            Vector512<float> v = Vector512.Load(x + k * d);
-            m = Vector512.Max(m, v);
-            check += v - v;
+            float* row = src != null ? src + k * d : x + k * lanes;
+            float* copy = x + k * lanes;
+            // The next class's run (or, after the last class, the next tile's first), a run ahead: C short runs a page
+            // apart are too many streams for the hardware prefetcher to follow. A prefetch never faults.
+            byte* ahead = (byte*)(src != null ? (k + 1 < c ? row + d : src + lanes) : null);
+            for (int g = 0; g < lanes; g += 16)
+            {
+                Vector512<float> v = Vector512.Load(row + g);
+                if (src != null)
+                {
+                    Sse.Prefetch0(ahead + g * sizeof(float));
+                    v.Store(copy + g);
+                }
+
+                Avx512F.Max(Vector512.Load(m + g), v).Store(m + g);
+                (Vector512.Load(s + g) + (v - v)).Store(s + g);
+            }
         }
 
-        // 2. Targets, validity and the per-lane gathers x[t], w[t], upstream gradient.
-        int* tLane = stackalloc int[16];
-        float* dtLane = stackalloc float[16];
-        float* wtLane = stackalloc float[16];
-        float* gLane = stackalloc float[16];
-        int* validLane = stackalloc int[16];
-        float* w = (float*)Weight;
+        // 2. Targets, validity and the per-position gathers x[t], w[t], upstream gradient; a group is usable when every
+        //    non-ignored position in it is finite.
         float uniformG = float.CreateTruncating(GradScale);
-        for (int l = 0; l < 16; l++)
+        for (int g = 0; g < lanes; g += 16)
         {
-            long t = long.CreateTruncating(Target[p0 + l]);
-            bool valid = t != IgnoreIndex;
-            validLane[l] = valid ? -1 : 0;
-            tLane[l] = valid ? (int)t : -1;
-            dtLane[l] = valid ? x[t * d + l] : 0f;
-            wtLane[l] = valid && w != null ? w[t] : 1f;
-            gLane[l] = GradOutput == null ? uniformG : float.CreateTruncating(GradScale * Elements.ToCompute<T, TC>(GradOutput[p0 + l]));
-        }
+            bool finite = true;
+            for (int l = g; l < g + 16; l++)
+            {
+                long t = long.CreateTruncating(Target[p0 + l]);
+                bool valid = t != IgnoreIndex;
+                tl[l] = valid ? (int)t : -1;
+                dt[l] = valid ? x[t * lanes + l] : 0f;
+                wt[l] = valid && w != null ? w[t] : 1f;
+                gl[l] = GradOutput == null ? uniformG : float.CreateTruncating(GradScale * Elements.ToCompute<T, TC>(GradOutput[p0 + l]));
+                finite &= !valid || float.IsFinite(s[l]);
+            }
 
-        Vector512<float> valid16 = Vector512.Load(validLane).AsSingle();
-
-        if ((Vector512.Equals(check, check).AsInt32() | ~valid16.AsInt32()) != Vector512<int>.AllBitsSet)
-        {
-            return false;
+            ok[g / 16] = finite ? 1 : 0;
+            Vector512<float>.Zero.Store(s + g);
+            Vector512<float>.Zero.Store(sumWd + g);
         }
 
         // 3. s = Σ exp(x − m) (exps kept for the gradient), and Σ w·(x − m) for smoothing.
-        bool grad = o != null;
-        float eps = float.CreateTruncating(Smoothing);
-        Vector512<float> s = Vector512<float>.Zero, sumWd = Vector512<float>.Zero;
         for (int k = 0; k < c; k++)
         {
-            Vector512<float> dk = Vector512.Load(x + k * d) - m;
-            Vector512<float> ek = FloatRows.Exp(dk);
-            if (grad)
+            float* row = x + k * lanes;
+            float* ek = e + k * lanes;
+            Vector512<float> wk = Vector512.Create(w == null ? 1f : w[k]);
+            for (int g = 0; g < lanes; g += 16)
             {
-                ek.Store(e + k * 16);
-            }
-
-            s += ek;
-            if (eps != 0f)
-            {
-                sumWd += w == null ? dk : dk * Vector512.Create(w[k]);
-            }
-        }
-
-        // 4. Per-lane loss and gradient coefficients (the formulas of ClassRow), zero where ignored.
-        Vector512<float> logS = Vector512.Log(s);
-        Vector512<float> wt = Vector512.Load(wtLane);
-        Vector512<float> g = Vector512.Load(gLane);
-        Vector512<float> loss = wt * (logS - (Vector512.Load(dtLane) - m));
-        float epsOverC = eps / c;
-        float weightSum = float.CreateTruncating(WeightSum);
-        if (eps != 0f)
-        {
-            loss = loss * (1f - eps) + (logS * weightSum - sumWd) * epsOverC;
-        }
-
-        loss = Vector512.ConditionalSelect(valid16, loss, Vector512<float>.Zero);
-        if (Loss != null)
-        {
-            if (typeof(T) == typeof(float))
-            {
-                loss.Store((float*)Loss + p0);
-            }
-            else
-            {
-                for (int l = 0; l < 16; l++)
+                Vector512<float> dk = Vector512.Load(row + g) - Vector512.Load(m + g);
+                Vector512<float> ev = FloatRows.Exp(dk);
+                if (grad)
                 {
-                    Loss[p0 + l] = Elements.FromCompute<T, TC>(TC.CreateTruncating(loss.GetElement(l)));
+                    ev.Store(ek + g);
+                }
+
+                (Vector512.Load(s + g) + ev).Store(s + g);
+                if (eps != 0f)
+                {
+                    Avx512F.FusedMultiplyAdd(dk, wk, Vector512.Load(sumWd + g)).Store(sumWd + g);
                 }
             }
         }
 
-        partial += Vector512.Sum(Vector512.WidenLower(loss) + Vector512.WidenUpper(loss));
-
-        // 5. ∂loss/∂x_k = a·e_k + b·w_k − [k = t]·fix, written with one store per class.
-        if (grad)
+        // 4. Per-position loss and gradient coefficients (the formulas of ClassRow), zero where ignored.
+        float epsOverC = eps / c;
+        float weightSum = float.CreateTruncating(WeightSum);
+        double partial = 0;
+        for (int g = 0; g < lanes; g += 16)
         {
-            Vector512<float> a = Vector512.ConditionalSelect(valid16, g * (wt * (1f - eps) + Vector512.Create(epsOverC * weightSum)) / s, Vector512<float>.Zero);
-            Vector512<float> b = eps != 0f ? Vector512.ConditionalSelect(valid16, -(g * epsOverC), Vector512<float>.Zero) : Vector512<float>.Zero;
-            Vector512<float> fix = g * (1f - eps) * wt;
-            Vector512<int> tv = Vector512.Load(tLane);
-            bool nonTemporal = mayStream && G.Elements * sizeof(float) >= NonTemporalBytes && ((nuint)o & 63) == 0 && (d & 15) == 0;
-            for (int k = 0; k < c; k++)
+            if (ok[g / 16] == 0)
             {
-                Vector512<float> bw = w == null || eps == 0f ? b : b * Vector512.Create(w[k]);
-                Vector512<float> r = Avx512F.FusedMultiplyAdd(Vector512.Load(e + k * 16), a, bw);
-                r -= Vector512.ConditionalSelect(Vector512.Equals(tv, Vector512.Create(k)).AsSingle(), fix, Vector512<float>.Zero);
-                r = Vector512.ConditionalSelect(valid16, r, Vector512<float>.Zero);
-                if (nonTemporal)
+                continue;
+            }
+
+            Vector512<float> valid16 = Vector512.GreaterThanOrEqual(Vector512.Load(tl + g), Vector512<int>.Zero).AsSingle();
+            Vector512<float> sg = Vector512.Load(s + g);
+            Vector512<float> logS = Vector512.Log(sg);
+            Vector512<float> wtg = Vector512.Load(wt + g);
+            Vector512<float> gg = Vector512.Load(gl + g);
+            Vector512<float> loss = wtg * (logS - (Vector512.Load(dt + g) - Vector512.Load(m + g)));
+            if (eps != 0f)
+            {
+                loss = loss * (1f - eps) + (logS * weightSum - Vector512.Load(sumWd + g)) * epsOverC;
+            }
+
+            loss = Vector512.ConditionalSelect(valid16, loss, Vector512<float>.Zero);
+            if (Loss != null)
+            {
+                if (typeof(T) == typeof(float))
                 {
-                    Avx512F.StoreAlignedNonTemporal(o + k * d, r);
+                    loss.Store((float*)Loss + p0 + g);
                 }
                 else
                 {
-                    r.Store(o + k * d);
+                    for (int l = 0; l < 16; l++)
+                    {
+                        Loss[p0 + g + l] = Elements.FromCompute<T, TC>(TC.CreateTruncating(loss.GetElement(l)));
+                    }
+                }
+            }
+
+            partial += Vector512.Sum(Vector512.WidenLower(loss) + Vector512.WidenUpper(loss));
+            if (grad)
+            {
+                // ∂loss/∂x_k = a·e_k + b·w_k − [k = t]·fix; fix reuses the dt slot, a and b are zero where ignored.
+                Vector512.ConditionalSelect(valid16, gg * (wtg * (1f - eps) + Vector512.Create(epsOverC * weightSum)) / sg, Vector512<float>.Zero).Store(a + g);
+                (eps != 0f ? Vector512.ConditionalSelect(valid16, -(gg * epsOverC), Vector512<float>.Zero) : Vector512<float>.Zero).Store(bv + g);
+                (gg * (1f - eps) * wtg).Store(dt + g);
+            }
+        }
+
+        // 5. The gradient, one contiguous run per class.
+        if (grad)
+        {
+            bool nonTemporal = mayStream && G.Elements * sizeof(float) >= NonTemporalBytes && ((nuint)o & 63) == 0 && (d & 15) == 0;
+            bool weightedB = w != null && eps != 0f;
+            for (int k = 0; k < c; k++)
+            {
+                float* row = o + k * d;
+                float* ek = e + k * lanes;
+                Vector512<int> kv = Vector512.Create(k);
+                Vector512<float> wk = Vector512.Create(weightedB ? w[k] : 1f);
+                for (int g = 0; g < lanes; g += 16)
+                {
+                    if (ok[g / 16] == 0)
+                    {
+                        continue;
+                    }
+
+                    Vector512<float> r = Avx512F.FusedMultiplyAdd(Vector512.Load(ek + g), Vector512.Load(a + g), Vector512.Load(bv + g) * wk);
+                    Vector512<int> tg = Vector512.Load(tl + g);
+                    r -= Vector512.ConditionalSelect(Vector512.Equals(tg, kv).AsSingle(), Vector512.Load(dt + g), Vector512<float>.Zero);
+                    // Zero, not NaN, where ignored: an ignored position's exps may be NaN or ∞.
+                    r = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(tg, Vector512<int>.Zero).AsSingle(), r, Vector512<float>.Zero);
+                    if (nonTemporal)
+                    {
+                        Avx512F.StoreAlignedNonTemporal(row + g, r);
+                    }
+                    else
+                    {
+                        r.Store(row + g);
+                    }
                 }
             }
         }
 
-        return true;
+        return partial;
     }
 
     private double Positions(long n, long j0, int width, TC[] xs, TC[]? ts, TC[]? gs, TC[] tmp, TC[] tmp2)

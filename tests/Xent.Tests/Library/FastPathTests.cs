@@ -72,6 +72,7 @@ public sealed class FastPathTests
     [InlineData(3, 21, 64)]
     [InlineData(1, 1, 16)]
     [InlineData(2, 40, 1000)]   // several tiles per batch
+    [InlineData(1, 3, 30000)]   // three wide tiles and a tail: the prefetch and the copy at tile edges
     public void KDimMatchesFloat64(int n, int c, int d)
     {
         (float[] x, long[] t) = Data(n * 1000 + c * 10 + d, (long)n * c * d, (long)n * d, c);
