@@ -68,9 +68,70 @@ internal static unsafe class FloatRows
         return Vector256.AndNot(result, tiny);
     }
 
-    /// <summary>s = Σ exp(x_i − m); when <paramref name="e"/> is not null, also e_i = exp(x_i − m).</summary>
+    /// <summary>max x_i over a non-empty run with the bare vmaxps: cheaper than <c>TensorPrimitives.Max</c>, which
+    /// propagates NaN, and a NaN here may be lost. Callers pass the result to <see cref="ExpSum"/>, whose sum is NaN
+    /// whenever an x_i is, and check that sum.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static float ExpSum(float* x, int n, float m, float* e)
+    public static float Max(float* x, int n)
+    {
+        int i = 0;
+        float m = float.NegativeInfinity;
+        if (Avx512F.IsSupported && n >= 16)
+        {
+            Vector512<float> m0 = Vector512.Create(float.NegativeInfinity), m1 = m0, m2 = m0, m3 = m0;
+            for (; i <= n - 64; i += 64)
+            {
+                m0 = Avx512F.Max(m0, Vector512.Load(x + i));
+                m1 = Avx512F.Max(m1, Vector512.Load(x + i + 16));
+                m2 = Avx512F.Max(m2, Vector512.Load(x + i + 32));
+                m3 = Avx512F.Max(m3, Vector512.Load(x + i + 48));
+            }
+
+            for (; i <= n - 16; i += 16)
+            {
+                m0 = Avx512F.Max(m0, Vector512.Load(x + i));
+            }
+
+            Vector512<float> all = Avx512F.Max(Avx512F.Max(m0, m1), Avx512F.Max(m2, m3));
+            for (int l = 0; l < 16; l++)
+            {
+                m = MathF.Max(m, all.GetElement(l));
+            }
+        }
+        else if (Avx.IsSupported && n >= 8)
+        {
+            Vector256<float> m0 = Vector256.Create(float.NegativeInfinity), m1 = m0;
+            for (; i <= n - 16; i += 16)
+            {
+                m0 = Avx.Max(m0, Vector256.Load(x + i));
+                m1 = Avx.Max(m1, Vector256.Load(x + i + 8));
+            }
+
+            for (; i <= n - 8; i += 8)
+            {
+                m0 = Avx.Max(m0, Vector256.Load(x + i));
+            }
+
+            Vector256<float> all = Avx.Max(m0, m1);
+            for (int l = 0; l < 8; l++)
+            {
+                m = MathF.Max(m, all.GetElement(l));
+            }
+        }
+
+        for (; i < n; i++)
+        {
+            m = MathF.Max(m, x[i]);
+        }
+
+        return m;
+    }
+
+    /// <summary>s = Σ exp(x_i − m); when <paramref name="e"/> is not null, also e_i = exp(x_i − m). When
+    /// <paramref name="ahead"/> is not null, the n floats there are prefetched into L1 meanwhile (a prefetch never
+    /// faults, so they may lie past the end of the data).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static float ExpSum(float* x, int n, float m, float* e, float* ahead = null)
     {
         int i = 0;
         float s = 0;
@@ -80,6 +141,12 @@ internal static unsafe class FloatRows
             Vector512<float> acc0 = Vector512<float>.Zero, acc1 = Vector512<float>.Zero;
             for (; i <= n - 32; i += 32)
             {
+                if (ahead != null)
+                {
+                    Sse.Prefetch0(ahead + i);
+                    Sse.Prefetch0(ahead + i + 16);
+                }
+
                 Vector512<float> e0 = Exp(Vector512.Load(x + i) - vm);
                 Vector512<float> e1 = Exp(Vector512.Load(x + i + 16) - vm);
                 if (e != null)
@@ -312,7 +379,7 @@ internal static unsafe class FloatRows
     private const int LseChunk = 4096;
 
     /// <summary>m = max x_i and s = Σ exp(x_i − m) with each chunk of the row read from memory once: a chunk's max,
-    /// then its exps against that max (from L1), combined across chunks by rescaling the running sum — one exp per
+    /// then its exps against that max (from L1, while the next chunk is prefetched), combined across chunks by rescaling the running sum — one exp per
     /// logit plus two per chunk. Returns false without a result when the max is not finite (NaN, ±∞).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static bool MaxAndSumExp(float* x, int n, out float m, out float s)
@@ -322,7 +389,7 @@ internal static unsafe class FloatRows
         for (int start = 0; start < n; start += LseChunk)
         {
             int len = Math.Min(LseChunk, n - start);
-            float mc = System.Numerics.Tensors.TensorPrimitives.Max(new ReadOnlySpan<float>(x + start, len));
+            float mc = Max(x + start, len);
             if (!float.IsFinite(mc))
             {
                 if (float.IsNegativeInfinity(mc))
@@ -333,7 +400,13 @@ internal static unsafe class FloatRows
                 return false;
             }
 
-            float sc = ExpSum(x + start, len, mc, null);
+            // While the exps of this chunk run from L1, the next chunk (or the next row's first) comes in.
+            float sc = ExpSum(x + start, len, mc, null, x + start + LseChunk);
+            if (float.IsNaN(sc))
+            {
+                return false;   // a NaN the bare max let through
+            }
+
             if (mc > m)
             {
                 s = s * MathF.Exp(m - mc) + sc;

@@ -579,13 +579,6 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
             }
         }
 
-        float m = TensorPrimitives.Max(MemoryMarshal.Cast<TC, float>(xs));
-        if (!float.IsFinite(m))
-        {
-            // NaN or +∞ make the row NaN, all −∞ too: PyTorch's semantics, left to the general path.
-            return ClassRow(xs, target, dsts.IsEmpty ? scratch.AsSpan(0, c) : dsts, !dsts.IsEmpty, gc);
-        }
-
         float g = float.CreateTruncating(gc);
         float eps = float.CreateTruncating(Smoothing);
         float* w = (float*)Weight;
@@ -594,10 +587,18 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         fixed (TC* ps = scratch)
         {
             float* x = (float*)px, dst = (float*)pd, e = (float*)ps;
+            float m = FloatRows.Max(x, c);
+            bool keep = dst != null && c <= ScratchClasses;
+            float s = float.IsFinite(m) ? FloatRows.ExpSum(x, c, m, keep ? e : null) : float.NaN;
+            if (float.IsNaN(s))
+            {
+                // NaN or +∞ make the row NaN, all −∞ too: PyTorch's semantics, left to the general path. (The bare max
+                // may miss a NaN; the sum of exps does not.)
+                return ClassRow(xs, target, dsts.IsEmpty ? scratch.AsSpan(0, c) : dsts, !dsts.IsEmpty, gc);
+            }
+
             float sumWd = eps != 0f ? FloatRows.WeightedSumMinus(x, c, m, w) : 0f;
             float dt = x[target] - m;
-            bool keep = dst != null && c <= ScratchClasses;
-            float s = FloatRows.ExpSum(x, c, m, keep ? e : null);
             float logS = MathF.Log(s);
             float wt = w == null ? 1f : w[target];
             float loss = wt * (logS - dt);

@@ -284,4 +284,24 @@ public sealed class FastPathTests
         Assert.True(float.IsNaN(lossF[2]));
         AssertClose(lossD[3], lossF[3], 2e-5, "row 3");
     }
+
+    [Theory]
+    [InlineData(100, 3)]      // NaN in the first vector, more vectors after it: the bare vmaxps drops it
+    [InlineData(100, 98)]     // in the scalar tail
+    [InlineData(5000, 17)]
+    public void NaNThatTheMaxPassesOverStillMakesTheRowNaN(int c, int at)
+    {
+        (float[] x, long[] t) = Data(29, 2L * c, 2, c, ignoreRate: 0);
+        x[at] = float.NaN;   // row 0 only
+        var lossF = new float[2];
+        var lossFwd = new float[2];
+        var grad = new float[x.Length];
+        Functional.CrossEntropy<float, long>(x, [2, c], t, [2], lossF, Reduction.None, gradInput: grad);
+        Functional.CrossEntropy<float, long>(x, [2, c], t, [2], lossFwd, Reduction.None);
+        Assert.True(float.IsNaN(lossF[0]));
+        Assert.True(float.IsNaN(lossFwd[0]));
+        for (int i = 0; i < c; i++) Assert.True(float.IsNaN(grad[i]), $"grad[{i}]");
+        Assert.True(float.IsFinite(lossF[1]));
+        AssertClose(lossF[1], lossFwd[1], 1e-6, "row 1");
+    }
 }
