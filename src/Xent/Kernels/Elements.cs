@@ -143,10 +143,7 @@ internal static class Elements
         {
             for (; i <= source.Length - Vector512<uint>.Count; i += Vector512<uint>.Count)
             {
-                Vector512<uint> bits = Vector512.Create(source.Slice(i, Vector512<uint>.Count));
-                Vector512<uint> rounded = (bits + Vector512.Create(0x7FFFu) + ((bits >> 16) & Vector512<uint>.One)) >> 16;
-                Vector512<uint> nan = Vector512.GreaterThan(bits & Vector512.Create(0x7FFF_FFFFu), Vector512.Create(0x7F80_0000u));
-                Vector512<uint> result = Vector512.ConditionalSelect(nan, (bits >> 16) | Vector512.Create(0x0040u), rounded);
+                Vector512<uint> result = BFloat16Bits(Vector512.Create(source.Slice(i, Vector512<uint>.Count)));
                 Avx512F.ConvertToVector256UInt16(result).CopyTo(destination.Slice(i));
             }
         }
@@ -155,6 +152,16 @@ internal static class Elements
         {
             destination[i] = BFloat16.RoundToBits(BitConverter.UInt32BitsToSingle(source[i]));
         }
+    }
+
+    /// <summary>16 floats' bits to bfloat16 bits (in the low half of each lane): round to nearest even, NaN kept a quiet
+    /// NaN.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<uint> BFloat16Bits(Vector512<uint> bits)
+    {
+        Vector512<uint> rounded = (bits + Vector512.Create(0x7FFFu) + ((bits >> 16) & Vector512<uint>.One)) >> 16;
+        Vector512<uint> nan = Vector512.GreaterThan(bits & Vector512.Create(0x7FFF_FFFFu), Vector512.Create(0x7F80_0000u));
+        return Vector512.ConditionalSelect(nan, (bits >> 16) | Vector512.Create(0x0040u), rounded);
     }
 
     /// <summary>bfloat16 is the upper half of a float: widening is a 16-bit shift, done 16 lanes at a time.</summary>

@@ -148,6 +148,8 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         long r0 = block * _rowsPerBlock;
         long r1 = Math.Min(G.N, r0 + _rowsPerBlock);
         double partial = 0;
+        bool fusedLow = xs != null && Kind == RowKind.ClassTarget && typeof(TC) == typeof(float) && LowRows.IsSupported<T>()
+            && c >= 16 && c <= ScratchClasses;
         for (long r = r0; r < r1; r++)
         {
             T* src = Input + r * c;
@@ -165,6 +167,45 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                 if (Output != null)
                 {
                     dst = new Span<TC>(Output + r * c, c);
+                }
+            }
+            else if (fusedLow && long.CreateTruncating(Target[r]) != IgnoreIndex)
+            {
+                // float16 / bfloat16: widened in the max pass, the gradient narrowed in its own pass (LowRows).
+                fixed (TC* px = xs)
+                {
+                    int target = (int)long.CreateTruncating(Target[r]);
+                    if (gs == null && Smoothing == TC.Zero && LowRows.MaxAndSumExp(src, c, (float*)px, out float mf, out float sf))
+                    {
+                        // Forward only: the statistics in one read of the row, chunk by chunk through L1.
+                        float wtf = Weight == null ? 1f : ((float*)Weight)[target];
+                        TC lossF = TC.CreateTruncating(wtf * (MathF.Log(sf) - (Elements.ToCompute<T, float>(src[target]) - mf)));
+                        if (Loss != null)
+                        {
+                            Loss[r] = Elements.FromCompute<T, TC>(lossF);
+                        }
+
+                        partial += double.CreateTruncating(lossF);
+                        continue;
+                    }
+
+                    float m = LowRows.WidenMax(src, (float*)px, c);
+                    dst = gs == null ? default : gs.AsSpan(0, c);
+                    bool narrowed = false;
+                    TC loss = ClassRowFloat(xs.AsSpan(0, c), target, dst, tmp, Upstream(r), m,
+                        gs == null ? null : Output + r * c, &narrowed);
+                    if (Loss != null)
+                    {
+                        Loss[r] = Elements.FromCompute<T, TC>(loss);
+                    }
+
+                    if (gs != null && !narrowed)
+                    {
+                        Elements.Narrow(dst, new Span<T>(Output + r * c, c));
+                    }
+
+                    partial += double.CreateTruncating(loss);
+                    continue;
                 }
             }
             else
@@ -206,42 +247,26 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
             return Positions(n, j0, width, xs, ts, gs, tmp, tmp2);
         }
 
-        // float logits are read in place (class stride D); Half and BFloat16 are widened class by class into a
-        // (C × width) float tile first, and their gradient narrowed back class by class.
-        bool direct = typeof(T) == typeof(float);
-        bool grad = Output != null;
+        // The logits are read in place (class stride D), Half and BFloat16 widened in registers as they are loaded;
+        // the gradient is written in place too, narrowed in registers.
+        if (typeof(T) != typeof(float) && !LowRows.IsSupported<T>())
+        {
+            return Positions(n, j0, width, xs, ts, gs, tmp, tmp2);
+        }
+
         double partial = 0;
         float[] scratch = ArrayPool<float>.Shared.Rent(LaneArrays * lanes);
         float[] xt = ArrayPool<float>.Shared.Rent(c * lanes);
-        float[]? gt = direct || !grad ? null : ArrayPool<float>.Shared.Rent(c * lanes);
         try
         {
-            if (!direct)
-            {
-                for (long k = 0; k < c; k++)
-                {
-                    Elements.Widen(new ReadOnlySpan<T>(Input + (n * c + k) * d + j0, lanes), xt.AsSpan((int)k * lanes, lanes));
-                }
-            }
-
             fixed (float* pscratch = scratch)
             fixed (float* pxt = xt)
-            fixed (float* pgt = gt)
             {
-                float* src = direct ? (float*)Input + n * c * d + j0 : null;
-                float* o0 = !grad ? null : direct ? (float*)Output + n * c * d + j0 : pgt;
-                long stride = direct ? d : lanes;
-                partial += TileLanes(n * d + j0, lanes, src, pxt, o0, stride, direct, pscratch, out int* ok);
-                if (gt != null)
-                {
-                    for (long k = 0; k < c; k++)
-                    {
-                        Elements.Narrow(gt.AsSpan((int)k * lanes, lanes), new Span<T>(Output + (n * c + k) * d + j0, lanes));
-                    }
-                }
+                T* src = Input + n * c * d + j0;
+                T* o0 = Output == null ? null : Output + n * c * d + j0;
+                partial += TileLanes(n * d + j0, lanes, src, pxt, o0, d, pscratch, out int* ok);
 
-                // Groups with a non-finite logit: the general path, one position at a time (after the narrowing above,
-                // which wrote those groups' positions from an unwritten tile).
+                // Groups with a non-finite logit: the general path, one position at a time.
                 for (int g = 0; g < lanes; g += 16)
                 {
                     if (ok[g / 16] == 0)
@@ -255,7 +280,6 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         {
             ArrayPool<float>.Shared.Return(scratch);
             ArrayPool<float>.Shared.Return(xt);
-            if (gt != null) ArrayPool<float>.Shared.Return(gt);
         }
 
         if (lanes < width)
@@ -279,7 +303,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
     /// <paramref name="d"/>. A group of 16 positions with a NaN or infinite logit at a non-ignored position is skipped
     /// here, with a 0 in <paramref name="ok"/>, for the general path.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private readonly double TileLanes(long p0, int lanes, float* src, float* x, float* o, long d, bool mayStream, float* scratch, out int* ok)
+    private readonly double TileLanes(long p0, int lanes, T* src, float* x, T* o, long d, float* scratch, out int* ok)
     {
         int c = G.C;
         bool grad = o != null;
@@ -298,29 +322,24 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         float eps = float.CreateTruncating(Smoothing);
 
         // 1. Max over classes, and a finiteness check: v − v is NaN exactly when v is NaN or ±∞ (kept in s for now).
-        float* first = src != null ? src : x;
         for (int g = 0; g < lanes; g += 16)
         {
-            Vector512.Load(first + g).Store(m + g);
+            Vector512.Create(float.NegativeInfinity).Store(m + g);
             Vector512<float>.Zero.Store(s + g);
         }
 
         for (int k = 0; k < c; k++)
         {
-            float* row = src != null ? src + k * d : x + k * lanes;
+            T* row = src + k * d;
             float* copy = x + k * lanes;
             // The next class's run (or, after the last class, the next tile's first), a run ahead: C short runs a page
             // apart are too many streams for the hardware prefetcher to follow. A prefetch never faults.
-            byte* ahead = (byte*)(src != null ? (k + 1 < c ? row + d : src + lanes) : null);
+            byte* ahead = (byte*)(k + 1 < c ? row + d : src + lanes);
             for (int g = 0; g < lanes; g += 16)
             {
-                Vector512<float> v = Vector512.Load(row + g);
-                if (src != null)
-                {
-                    Sse.Prefetch0(ahead + g * sizeof(float));
-                    v.Store(copy + g);
-                }
-
+                Sse.Prefetch0(ahead + g * sizeof(T));
+                Vector512<float> v = typeof(T) == typeof(float) ? Vector512.Load((float*)row + g) : LowRows.Load(row + g);
+                v.Store(copy + g);
                 Avx512F.Max(Vector512.Load(m + g), v).Store(m + g);
                 (Vector512.Load(s + g) + (v - v)).Store(s + g);
             }
@@ -422,11 +441,11 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         // 5. The gradient, one contiguous run per class.
         if (grad)
         {
-            bool nonTemporal = mayStream && G.Elements * sizeof(float) >= NonTemporalBytes && ((nuint)o & 63) == 0 && (d & 15) == 0;
+            bool nonTemporal = typeof(T) == typeof(float) && G.Elements * sizeof(float) >= NonTemporalBytes && ((nuint)o & 63) == 0 && (d & 15) == 0;
             bool weightedB = w != null && eps != 0f;
             for (int k = 0; k < c; k++)
             {
-                float* row = o + k * d;
+                T* row = o + k * d;
                 float* ek = e + k * lanes;
                 Vector512<int> kv = Vector512.Create(k);
                 Vector512<float> wk = Vector512.Create(weightedB ? w[k] : 1f);
@@ -442,13 +461,17 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                     r -= Vector512.ConditionalSelect(Vector512.Equals(tg, kv).AsSingle(), Vector512.Load(dt + g), Vector512<float>.Zero);
                     // Zero, not NaN, where ignored: an ignored position's exps may be NaN or ∞.
                     r = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(tg, Vector512<int>.Zero).AsSingle(), r, Vector512<float>.Zero);
-                    if (nonTemporal)
+                    if (typeof(T) != typeof(float))
                     {
-                        Avx512F.StoreAlignedNonTemporal(row + g, r);
+                        LowRows.Narrow<T>(r).Store((ushort*)(row + g));
+                    }
+                    else if (nonTemporal)
+                    {
+                        Avx512F.StoreAlignedNonTemporal((float*)row + g, r);
                     }
                     else
                     {
-                        r.Store(row + g);
+                        r.Store((float*)row + g);
                     }
                 }
             }
@@ -562,10 +585,14 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
 
     /// <summary>The fused float32 path of <see cref="ClassRow"/>: a max pass, one exp pass that sums (and keeps the exps
     /// in <paramref name="scratch"/> when the row fits), and one pass that writes the gradient.</summary>
-    private readonly TC ClassRowFloat(Span<TC> xs, int target, Span<TC> dsts, TC[] scratch, TC gc)
+    /// <remarks>With <paramref name="narrow"/> (a float16 / bfloat16 row whose max <paramref name="knownMax"/> came with
+    /// its widening), the gradient is rounded straight into <paramref name="narrow"/> and <paramref name="narrowed"/> set;
+    /// a row the fused path hands to the general one writes <paramref name="dsts"/> instead.</remarks>
+    private readonly TC ClassRowFloat(Span<TC> xs, int target, Span<TC> dsts, TC[] scratch, TC gc, float knownMax = float.NaN,
+        T* narrow = null, bool* narrowed = null)
     {
         int c = G.C;
-        if (dsts.IsEmpty && Smoothing == TC.Zero)
+        if (dsts.IsEmpty && Smoothing == TC.Zero && float.IsNaN(knownMax))
         {
             // Forward only: the statistics in one read of the row.
             fixed (TC* px = xs)
@@ -587,9 +614,11 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         fixed (TC* ps = scratch)
         {
             float* x = (float*)px, dst = (float*)pd, e = (float*)ps;
-            float m = FloatRows.Max(x, c);
+            float m = float.IsNaN(knownMax) ? FloatRows.Max(x, c) : knownMax;
             bool keep = dst != null && c <= ScratchClasses;
-            float s = float.IsFinite(m) ? FloatRows.ExpSum(x, c, m, keep ? e : null) : float.NaN;
+            // Rows read in place lie one after another: the next row comes into cache while this one's exps run.
+            float* ahead = G.D == 1 && typeof(T) == typeof(TC) ? x + c : null;
+            float s = float.IsFinite(m) ? FloatRows.ExpSum(x, c, m, keep ? e : null, ahead) : float.NaN;
             if (float.IsNaN(s))
             {
                 // NaN or +∞ make the row NaN, all −∞ too: PyTorch's semantics, left to the general path. (The bare max
@@ -617,6 +646,15 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                 float b = eps != 0f ? -(g * epsOverC) : 0f;
                 float* bw = eps != 0f ? w : null;
                 bool nonTemporal = typeof(T) == typeof(float) && G.Elements * sizeof(float) >= NonTemporalBytes;
+                if (narrow != null && keep)
+                {
+                    LowRows.AffineNarrow(e, c, a, b, bw, narrow, G.Elements * sizeof(ushort) >= NonTemporalBytes);
+                    narrow[target] = Elements.FromCompute<T, TC>(TC.CreateTruncating(
+                        MathF.FusedMultiplyAdd(e[target], a, b * (bw == null ? 1f : bw[target])) - g * (1f - eps) * wt));
+                    *narrowed = true;
+                    return TC.CreateTruncating(loss);
+                }
+
                 if (keep)
                 {
                     FloatRows.Affine(e, c, a, b, bw, dst, nonTemporal);

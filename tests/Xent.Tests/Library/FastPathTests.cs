@@ -304,4 +304,118 @@ public sealed class FastPathTests
         Assert.True(float.IsFinite(lossF[1]));
         AssertClose(lossF[1], lossFwd[1], 1e-6, "row 1");
     }
+
+    /// <summary>A float16 / bfloat16 row is widened in its max pass and its gradient narrowed in its gradient pass;
+    /// the float32 kernel on the widened values, rounded once at the end, must give the same bits.</summary>
+    [Theory]
+    [InlineData(16)]
+    [InlineData(17)]
+    [InlineData(47)]
+    [InlineData(1000)]
+    [InlineData(70_001)]   // past the scratch row: the unfused path
+    public void LowPrecisionRowsEqualTheFloatKernelRoundedOnce(int c)
+    {
+        const int n = 6;
+        (float[] x, long[] t) = Data(c, (long)n * c, n, c);
+        t[1] = -100;
+        x[1 * c + 3] = float.NaN;                   // ignored row: nothing
+        x[2 * c + 5] = float.NaN;                   // NaN row
+        x[3 * c + c - 1] = float.PositiveInfinity;  // +∞ row
+        x[4 * c] = float.NegativeInfinity;          // −∞ logit: finite row
+        t[4] = 1;
+        var upstream = new float[n];
+        for (int i = 0; i < n; i++) upstream[i] = 0.5f + i;
+        float[] w = [.. Enumerable.Range(0, c).Select(i => 0.25f + (i % 7) * 0.3f)];
+        foreach (bool half in new[] { true, false })
+        {
+            foreach ((Reduction reduction, double eps, bool weighted) in new[] { (Reduction.None, 0.0, false), (Reduction.Mean, 0.2, true), (Reduction.Sum, 0.0, true) })
+            {
+                float[] xr = half ? [.. x.Select(v => (float)(Half)v)] : [.. x.Select(v => (float)(BFloat16)v)];
+                float[]? wr = weighted ? (half ? [.. w.Select(v => (float)(Half)v)] : [.. w.Select(v => (float)(BFloat16)v)]) : null;
+                int lossLength = reduction == Reduction.None ? n : 1;
+                var lossF = new float[lossLength];
+                var gradF = new float[xr.Length];
+                Functional.CrossEntropy<float, long>(xr, [n, c], t, [n], lossF, reduction, wr, -100, eps, gradF,
+                    reduction == Reduction.None ? upstream : null);
+                string what = $"c={c} half={half} {reduction}";
+                // Forward only (its own chunked path): the float kernel's losses, rounded once.
+                var lossFwdF = new float[n];
+                Functional.CrossEntropy<float, long>(xr, [n, c], t, [n], lossFwdF, Reduction.None, wr);
+                if (half)
+                {
+                    var lossFwd = new Half[n];
+                    Functional.CrossEntropy<Half, long>([.. xr.Select(v => (Half)v)], [n, c], t, [n], lossFwd, Reduction.None,
+                        wr is null ? null : [.. wr.Select(v => (Half)v)]);
+                    for (int i = 0; i < n; i++) Assert.True(float.IsNaN(lossFwdF[i]) ? Half.IsNaN(lossFwd[i]) : (Half)lossFwdF[i] == lossFwd[i], $"{what} forward loss[{i}]");
+                }
+                else
+                {
+                    var lossFwd = new BFloat16[n];
+                    Functional.CrossEntropy<BFloat16, long>([.. xr.Select(v => (BFloat16)v)], [n, c], t, [n], lossFwd, Reduction.None,
+                        wr is null ? null : [.. wr.Select(v => (BFloat16)v)]);
+                    for (int i = 0; i < n; i++) Assert.True(float.IsNaN(lossFwdF[i]) ? float.IsNaN((float)lossFwd[i]) : (BFloat16)lossFwdF[i] == lossFwd[i], $"{what} forward loss[{i}]");
+                }
+
+                if (half)
+                {
+                    var loss = new Half[lossLength];
+                    var grad = new Half[xr.Length];
+                    Functional.CrossEntropy<Half, long>([.. xr.Select(v => (Half)v)], [n, c], t, [n], loss, reduction,
+                        wr is null ? null : [.. wr.Select(v => (Half)v)], -100, eps, grad,
+                        reduction == Reduction.None ? [.. upstream.Select(v => (Half)v)] : null);
+                    for (int i = 0; i < lossLength; i++) Assert.True(float.IsNaN(lossF[i]) ? Half.IsNaN(loss[i]) : (Half)lossF[i] == loss[i], $"{what} loss[{i}]");
+                    for (int i = 0; i < grad.Length; i++) Assert.True(float.IsNaN(gradF[i]) ? Half.IsNaN(grad[i]) : BitConverter.HalfToUInt16Bits((Half)gradF[i]) == BitConverter.HalfToUInt16Bits(grad[i]), $"{what} grad[{i}]: {(Half)gradF[i]} vs {grad[i]}");
+                }
+                else
+                {
+                    var loss = new BFloat16[lossLength];
+                    var grad = new BFloat16[xr.Length];
+                    Functional.CrossEntropy<BFloat16, long>([.. xr.Select(v => (BFloat16)v)], [n, c], t, [n], loss, reduction,
+                        wr is null ? null : [.. wr.Select(v => (BFloat16)v)], -100, eps, grad,
+                        reduction == Reduction.None ? [.. upstream.Select(v => (BFloat16)v)] : null);
+                    for (int i = 0; i < lossLength; i++) Assert.True(float.IsNaN(lossF[i]) ? float.IsNaN((float)loss[i]) : (BFloat16)lossF[i] == loss[i], $"{what} loss[{i}]");
+                    for (int i = 0; i < grad.Length; i++) Assert.True(float.IsNaN(gradF[i]) ? float.IsNaN((float)grad[i]) : (float)(BFloat16)gradF[i] == (float)grad[i], $"{what} grad[{i}]: {(float)(BFloat16)gradF[i]} vs {(float)grad[i]}");
+                }
+            }
+        }
+    }
+
+    /// <summary>K-dim float16 / bfloat16 tiles are widened as they are loaded and their gradient narrowed as it is
+    /// stored: the float32 kernel on the widened values, rounded once, must give the same bits.</summary>
+    [Theory]
+    [InlineData(3, 40)]
+    [InlineData(21, 100)]
+    public void LowPrecisionKDimEqualsTheFloatKernelRoundedOnce(int c, int d)
+    {
+        const int n = 2;
+        (float[] x, long[] t) = Data(c * d, (long)n * c * d, (long)n * d, c);
+        x[1 * d + 7] = float.NaN;   // position 7 of sample 0, class 1: that group goes to the general path
+        t[7] = 0;
+        foreach (bool half in new[] { true, false })
+        {
+            float[] xr = half ? [.. x.Select(v => (float)(Half)v)] : [.. x.Select(v => (float)(BFloat16)v)];
+            var lossF = new float[n * d];
+            var gradF = new float[xr.Length];
+            Functional.CrossEntropy<float, long>(xr, [n, c, d], t, [n, d], lossF, Reduction.None, labelSmoothing: 0.1, gradInput: gradF);
+            float[] loss, grad;
+            if (half)
+            {
+                var l = new Half[n * d];
+                var g = new Half[xr.Length];
+                Functional.CrossEntropy<Half, long>([.. xr.Select(v => (Half)v)], [n, c, d], t, [n, d], l, Reduction.None, labelSmoothing: 0.1, gradInput: g);
+                (loss, grad) = ([.. l.Select(v => (float)v)], [.. g.Select(v => (float)v)]);
+            }
+            else
+            {
+                var l = new BFloat16[n * d];
+                var g = new BFloat16[xr.Length];
+                Functional.CrossEntropy<BFloat16, long>([.. xr.Select(v => (BFloat16)v)], [n, c, d], t, [n, d], l, Reduction.None, labelSmoothing: 0.1, gradInput: g);
+                (loss, grad) = ([.. l.Select(v => (float)v)], [.. g.Select(v => (float)v)]);
+            }
+
+            float Round(float v) => half ? (float)(Half)v : (float)(BFloat16)v;
+            for (int i = 0; i < loss.Length; i++) Assert.True(float.IsNaN(lossF[i]) ? float.IsNaN(loss[i]) : Round(lossF[i]) == loss[i], $"half={half} loss[{i}]");
+            for (int i = 0; i < grad.Length; i++) Assert.True(float.IsNaN(gradF[i]) ? float.IsNaN(grad[i]) : Round(gradF[i]) == grad[i], $"half={half} grad[{i}]");
+        }
+    }
 }
