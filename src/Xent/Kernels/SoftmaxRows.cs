@@ -131,6 +131,13 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                     Partials[block] = partial;
                 }
             }
+
+            if (Sse.IsSupported)
+            {
+                // Non-temporal stores are weakly ordered, even against the locked instructions that signal the end
+                // of this worker's blocks: make them visible first.
+                Sse.StoreFence();
+            }
         }
         finally
         {
@@ -441,14 +448,45 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         // 5. The gradient, one contiguous run per class.
         if (grad)
         {
-            bool nonTemporal = typeof(T) == typeof(float) && G.Elements * sizeof(float) >= NonTemporalBytes && ((nuint)o & 63) == 0 && (d & 15) == 0;
             bool weightedB = w != null && eps != 0f;
+            // Non-temporal stores need 64-byte-aligned lines, which the runs rarely start on (.NET arrays are 16 bytes
+            // into a line or so); the runs all share one misalignment when D is a multiple of 16, so each aligned line
+            // is put together from two computed groups (one vpermt2d) and the run's partial lines are stored plainly.
+            bool stream = typeof(T) == typeof(float) && G.Elements * sizeof(float) >= NonTemporalBytes && ((nuint)o & 3) == 0
+                && (d & 15) == 0 && lanes >= 32;
+            int h = (int)((64 - ((nuint)o & 63)) & 63) / sizeof(float);   // floats before the first aligned line
+            Vector512<int> shift = Vector512.Create(h) + Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
             for (int k = 0; k < c; k++)
             {
                 T* row = o + k * d;
                 float* ek = e + k * lanes;
                 Vector512<int> kv = Vector512.Create(k);
                 Vector512<float> wk = Vector512.Create(weightedB ? w[k] : 1f);
+                if (stream)
+                {
+                    // Groups that go to the general path are computed too: their positions are rewritten after this.
+                    float* frow = (float*)row;
+                    Vector512<float> prev = Gradient(ek, a, bv, dt, tl, 0, kv, wk);
+                    for (int l = 0; l < h; l++)
+                    {
+                        frow[l] = prev.GetElement(l);
+                    }
+
+                    for (int g = 16; g < lanes; g += 16)
+                    {
+                        Vector512<float> cur = Gradient(ek, a, bv, dt, tl, g, kv, wk);
+                        Avx512F.StoreAlignedNonTemporal(frow + g - 16 + h, Avx512F.PermuteVar16x32x2(prev, shift, cur));
+                        prev = cur;
+                    }
+
+                    for (int l = h; l < 16; l++)
+                    {
+                        frow[lanes - 16 + l] = prev.GetElement(l);
+                    }
+
+                    continue;
+                }
+
                 for (int g = 0; g < lanes; g += 16)
                 {
                     if (ok[g / 16] == 0)
@@ -456,18 +494,10 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                         continue;
                     }
 
-                    Vector512<float> r = Avx512F.FusedMultiplyAdd(Vector512.Load(ek + g), Vector512.Load(a + g), Vector512.Load(bv + g) * wk);
-                    Vector512<int> tg = Vector512.Load(tl + g);
-                    r -= Vector512.ConditionalSelect(Vector512.Equals(tg, kv).AsSingle(), Vector512.Load(dt + g), Vector512<float>.Zero);
-                    // Zero, not NaN, where ignored: an ignored position's exps may be NaN or ∞.
-                    r = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(tg, Vector512<int>.Zero).AsSingle(), r, Vector512<float>.Zero);
+                    Vector512<float> r = Gradient(ek, a, bv, dt, tl, g, kv, wk);
                     if (typeof(T) != typeof(float))
                     {
                         LowRows.Narrow<T>(r).Store((ushort*)(row + g));
-                    }
-                    else if (nonTemporal)
-                    {
-                        Avx512F.StoreAlignedNonTemporal((float*)row + g, r);
                     }
                     else
                     {
@@ -478,6 +508,17 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         }
 
         return partial;
+    }
+
+    /// <summary>∂loss/∂x_k for the 16 positions from g: a·e_k + b·w_k − [k = t]·fix (fix kept in the dt slot), zero
+    /// where ignored — an ignored position's exps may be NaN or ∞.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Gradient(float* ek, float* a, float* bv, float* fix, int* tl, int g, Vector512<int> kv, Vector512<float> wk)
+    {
+        Vector512<float> r = Avx512F.FusedMultiplyAdd(Vector512.Load(ek + g), Vector512.Load(a + g), Vector512.Load(bv + g) * wk);
+        Vector512<int> tg = Vector512.Load(tl + g);
+        r -= Vector512.ConditionalSelect(Vector512.Equals(tg, kv).AsSingle(), Vector512.Load(fix + g), Vector512<float>.Zero);
+        return Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(tg, Vector512<int>.Zero).AsSingle(), r, Vector512<float>.Zero);
     }
 
     private double Positions(long n, long j0, int width, TC[] xs, TC[]? ts, TC[]? gs, TC[] tmp, TC[] tmp2)

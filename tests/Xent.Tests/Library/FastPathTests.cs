@@ -418,4 +418,46 @@ public sealed class FastPathTests
             for (int i = 0; i < grad.Length; i++) Assert.True(float.IsNaN(gradF[i]) ? float.IsNaN(grad[i]) : Round(gradF[i]) == grad[i], $"half={half} grad[{i}]");
         }
     }
+
+    /// <summary>A K-dim gradient over 12 MB is streamed past the cache in aligned lines put together from two groups;
+    /// whatever the output's alignment, every position must get the same bits, and agree with float64.</summary>
+    [Fact]
+    public void KDimStreamedGradientIsTheSameAtEveryAlignment()
+    {
+        const int n = 1, c = 3, d = 1 << 20;   // 12.6 MB of float gradient
+        (float[] x, long[] t) = Data(31, (long)n * c * d, (long)n * d, c);
+        x[1 * d + 1000] = float.NaN;   // a group for the general path, in the middle of a streamed run
+        t[1000] = 2;
+        float[]? first = null;
+        foreach (int offset in new[] { 0, 1, 5, 13, 15 })
+        {
+            var buffer = new float[x.Length + 16];
+            var loss = new float[d];
+            Functional.CrossEntropy<float, long>(x, [n, c, d], t, [n, d], loss, Reduction.None, labelSmoothing: 0.1,
+                gradInput: buffer.AsSpan(offset, x.Length));
+            float[] grad = buffer.AsSpan(offset, x.Length).ToArray();
+            Assert.True(buffer.AsSpan(0, offset).ToArray().All(v => v == 0f) && buffer.AsSpan(offset + x.Length).ToArray().All(v => v == 0f),
+                $"offset {offset}: wrote outside the gradient");
+            if (first is null)
+            {
+                first = grad;
+                var lossD = new double[d];
+                var gradD = new double[x.Length];
+                Functional.CrossEntropy<double, long>([.. x.Select(v => (double)v)], [n, c, d], t, [n, d], lossD, Reduction.None,
+                    labelSmoothing: 0.1, gradInput: gradD);
+                for (int i = 0; i < d; i++) AssertClose(lossD[i], loss[i], 2e-5, $"loss[{i}]");
+                for (int i = 0; i < x.Length; i++) AssertClose(gradD[i], grad[i], 2e-5, $"grad[{i}]");
+            }
+            else
+            {
+                for (int i = 0; i < x.Length; i++)
+                {
+                    if (BitConverter.SingleToInt32Bits(first[i]) != BitConverter.SingleToInt32Bits(grad[i]))
+                    {
+                        Assert.Fail($"offset {offset}: grad[{i}] = {grad[i]:R}, at offset 0 {first[i]:R}");
+                    }
+                }
+            }
+        }
+    }
 }
