@@ -5,21 +5,25 @@ using System.Runtime.Intrinsics.X86;
 namespace Xent.Kernels;
 
 /// <summary>In-register conversions between IEEE binary16 (<see cref="Half"/>, as its raw bits) and float32, 16 or 8
-/// lanes at a time, bit-identical to .NET's scalar <c>(float)Half</c> and <c>(Half)float</c> casts for every input.
-/// .NET 10 exposes no F16C (<c>vcvtph2ps</c>/<c>vcvtps2ph</c>), so the fused Half kernels convert with these.</summary>
+/// lanes at a time, bit for bit what .NET's scalar <c>(float)Half</c> and <c>(Half)float</c> casts return for every input.
+/// .NET 10 exposes no F16C (<c>vcvtph2ps</c>, <c>vcvtps2ph</c>), so the fused Half kernels convert with these.</summary>
 /// <remarks>
 /// <para>Widening: with the sign in bit 31 and the half's exponent and mantissa shifted into bits 13..27, the bit
 /// pattern is the half's value times 2^−112 (a float subnormal when the half is one), so one multiply by 2^112 gives the
-/// value exactly, sign included. Inf and NaN (exponent 31) get the float's all-ones exponent first; the multiply then
+/// value exactly, sign included. Inf and NaN (exponent 31) first get the float's all-ones exponent; the multiply then
 /// quiets a signalling NaN and keeps its payload, as the scalar cast does (0x7C01 widens to 0x7FC02000).</para>
-/// <para>Narrowing: with x = min(|f|, 65520) and e = max(exponent(x), −14), one FMA s = 4x + 2^(e+15) rounds x to
-/// half precision (ties to even, subnormal results included, no subnormal intermediate): s's mantissa field holds the
-/// rounded significand m ≤ 2048 and its exponent field is e + 142, which is e + 14 modulo 64, so the low 16 bits of
-/// s + (s ≫ 13) are ((e + 14) ≪ 10) + m, the half's exponent and mantissa (65520 rounds up to 0x7C00, infinity).
-/// A NaN passes through the FMA quieted, and s ≫ 13 alone is then 0x7E00 | (payload ≫ 13): the quiet NaN the scalar cast
-/// returns (0x7F802000 narrows to 0x7E01). The sign is copied from bit 31 last.</para>
-/// <para>Lane counts below are instructions after the JIT, not counting the load or store (checked with
-/// DOTNET_JitDisasm). The 512-bit forms need AVX-512 (F, BW and DQ); the 256-bit forms need only AVX2 and FMA.</para>
+/// <para>Narrowing: with x = min(|f|, 65520) and c = 2^max(e, −14), e being x's exponent, one FMA
+/// s = 8194·c + x = 2^(e+13) + 2^(e+1) + x rounds x to a multiple of 2^(e−10), a half's step, ties to even (below 2^−14
+/// the step stays 2^−24: subnormal results are rounded once, correctly), with no subnormal intermediate. s's exponent
+/// field is then e + 140 and its mantissa field 2048 + m, m ≤ 2048 the rounded significand, so the low 16 bits of
+/// s + (s ≫ 13) are ((e + 142) ≪ 10) + m ≡ ((e + 14) ≪ 10) + m: the half's exponent and mantissa (65520 rounds up to
+/// 0x7C00, infinity). A NaN goes through the FMA quieted, and s ≫ 13 alone is then 0x7E00 | (payload ≫ 13), the
+/// scalar cast's quiet NaN (0x7F802000 narrows to 0x7E01). The sign is copied from bit 31 last.</para>
+/// <para>Instructions per conversion after the JIT (DOTNET_JitDisasm, loads and stores aside): 512-bit widen 7 (6 in
+/// <see cref="Load(Half*)"/>, whose vpmovsxwd already sign-extends), 512-bit narrow 9 plus the vpmovdw store;
+/// 256-bit widen 8 (7 in <see cref="Load256(Half*)"/>), 256-bit narrow 13 plus vextracti128 and vpackusdw to store,
+/// each one fewer where the JIT has vpternlogd. The 512-bit forms need AVX-512 F, BW and DQ (vrangeps); the 256-bit
+/// forms need AVX2 and FMA.</para>
 /// </remarks>
 internal static unsafe class HalfVectors
 {
@@ -32,6 +36,7 @@ internal static unsafe class HalfVectors
     /// <summary>Sign, and a half's exponent and mantissa, once it is shifted left by 13.</summary>
     private const uint SignAndShiftedMagnitude = 0x8FFF_E000;
 
+    /// <summary>A float's exponent bits.</summary>
     private const uint SingleExponent = 0x7F80_0000;
 
     /// <summary>2^112 = 2^(127 − 15): a half's value from its bits shifted into a float's.</summary>
@@ -78,16 +83,20 @@ internal static unsafe class HalfVectors
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<uint> ToHalfBits(Vector512<float> value)
     {
-        // vrangeps 0x0A: the smaller magnitude, sign cleared. It returns 65520 for a quiet NaN, so NaN lanes keep value.
-        Vector512<float> ordered = Vector512.Equals(value, value);
-        Vector512<float> x = Vector512.ConditionalSelect(ordered, Avx512DQ.Range(value, Vector512.Create(HalfOverflow), 0x0A), value);
+        // vrangeps 0x0A is min(|value|, 65520) in one instruction, but it returns 65520 for a quiet NaN: NaN lanes keep
+        // value. The compare is written twice so that the JIT keeps one k register and masks vrangeps and vpaddd with
+        // it; a shared Vector512 local is materialised as a vector and blended (4 more instructions, checked). The sign
+        // is taken first, so that the masked vrangeps can overwrite value's register.
+        Vector512<uint> sign = value.AsUInt32() >> 16;
+        Vector512<float> x = Vector512.ConditionalSelect(
+            Vector512.Equals(value, value), Avx512DQ.Range(value, Vector512.Create(HalfOverflow), 0x0A), value);
         Vector512<uint> exponent = Vector512.Max(x.AsUInt32(), Vector512.Create(MinNormalHalfAsSingle)) & Vector512.Create(SingleExponent);
         Vector512<uint> s = Avx512F.FusedMultiplyAdd(exponent.AsSingle(), Vector512.Create(RoundingScale), x).AsUInt32();
         Vector512<uint> shifted = s >> 13;
-        Vector512<uint> magnitude = Vector512.ConditionalSelect(ordered.AsUInt32(), shifted + s, shifted);
+        Vector512<uint> magnitude = Vector512.ConditionalSelect(Vector512.Equals(value, value).AsUInt32(), shifted + s, shifted);
 
         // Bits 0..14 from the magnitude, bit 15 (the sign) and up from value >> 16: (A & C) | (B & ~C).
-        return Avx512F.TernaryLogic(magnitude, value.AsUInt32() >> 16, Vector512.Create(HalfMagnitude), 0xE4);
+        return Avx512F.TernaryLogic(magnitude, sign, Vector512.Create(HalfMagnitude), 0xE4);
     }
 
     /// <summary>Rounds 16 floats to halves, as the scalar <c>(Half)float</c> cast does, and stores them.</summary>
