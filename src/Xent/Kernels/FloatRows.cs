@@ -143,8 +143,8 @@ internal static unsafe class FloatRows
             {
                 if (ahead != null)
                 {
-                    Sse.Prefetch0(ahead + i);
-                    Sse.Prefetch0(ahead + i + 16);
+                    Sse.Prefetch1(ahead + i);
+                    Sse.Prefetch1(ahead + i + 16);
                 }
 
                 Vector512<float> e0 = Exp(Vector512.Load(x + i) - vm);

@@ -344,7 +344,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
             byte* ahead = (byte*)(k + 1 < c ? row + d : src + lanes);
             for (int g = 0; g < lanes; g += 16)
             {
-                Sse.Prefetch0(ahead + g * sizeof(T));
+                Sse.Prefetch1(ahead + g * sizeof(T));
                 Vector512<float> v = typeof(T) == typeof(float) ? Vector512.Load((float*)row + g) : LowRows.Load(row + g);
                 v.Store(copy + g);
                 Avx512F.Max(Vector512.Load(m + g), v).Store(m + g);
