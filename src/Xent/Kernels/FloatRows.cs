@@ -378,9 +378,12 @@ internal static unsafe class FloatRows
     /// chunk re-reads L1 rather than L2.</summary>
     private const int LseChunk = 4096;
 
-    /// <summary>m = max x_i and s = Σ exp(x_i − m) with each chunk of the row read from memory once: a chunk's max,
-    /// then its exps against that max (from L1, while the next chunk is prefetched), combined across chunks by rescaling the running sum — one exp per
-    /// logit plus two per chunk. Returns false without a result when the max is not finite (NaN, ±∞).</summary>
+    /// <summary>m = max x_i and s = Σ exp(x_i − m) with the row read once, chunk by chunk. Until a chunk gives a finite
+    /// max, a chunk takes two passes (its max, then its exps against it, from L1); after that each chunk takes one:
+    /// its exps against the running max r and its own max together, then r moves up to the chunk's max by rescaling
+    /// the sum. An exp overflows only past e^88, so a chunk whose max is more than 80 above r is redone against its own
+    /// max. One exp per logit plus a few per chunk; the next chunk is prefetched meanwhile. Returns false without a
+    /// result when the max is not finite (NaN, +∞, or all −∞).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static bool MaxAndSumExp(float* x, int n, out float m, out float s)
     {
@@ -389,7 +392,36 @@ internal static unsafe class FloatRows
         for (int start = 0; start < n; start += LseChunk)
         {
             int len = Math.Min(LseChunk, n - start);
-            float mc = Max(x + start, len);
+            float* ahead = x + start + LseChunk;
+            float mc, sc;
+            if (Avx512F.IsSupported && float.IsFinite(m))
+            {
+                sc = ExpSumMax(x + start, len, m, ahead, out mc);
+                if (float.IsNaN(sc) || float.IsPositiveInfinity(mc))
+                {
+                    return false;
+                }
+
+                if (mc - m > 80f)
+                {
+                    sc = ExpSum(x + start, len, mc, null);   // some exps may have overflowed: against the chunk's max
+                    s = s * MathF.Exp(m - mc) + sc;
+                    m = mc;
+                }
+                else if (mc > m)
+                {
+                    s = (s + sc) * MathF.Exp(m - mc);
+                    m = mc;
+                }
+                else
+                {
+                    s += sc;
+                }
+
+                continue;
+            }
+
+            mc = Max(x + start, len);
             if (!float.IsFinite(mc))
             {
                 if (float.IsNegativeInfinity(mc))
@@ -401,7 +433,7 @@ internal static unsafe class FloatRows
             }
 
             // While the exps of this chunk run from L1, the next chunk (or the next row's first) comes in.
-            float sc = ExpSum(x + start, len, mc, null, x + start + LseChunk);
+            sc = ExpSum(x + start, len, mc, null, ahead);
             if (float.IsNaN(sc))
             {
                 return false;   // a NaN the bare max let through
@@ -419,5 +451,51 @@ internal static unsafe class FloatRows
         }
 
         return float.IsFinite(m);
+    }
+
+    /// <summary>Σ exp(x_i − r) and max x_i in one read (AVX-512). An x_i more than 88 above r overflows the sum to +∞,
+    /// so callers compare the max with r; the bare vmaxps may drop a NaN, which the sum keeps.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static float ExpSumMax(float* x, int n, float r, float* ahead, out float max)
+    {
+        int i = 0;
+        Vector512<float> vr = Vector512.Create(r);
+        Vector512<float> acc0 = Vector512<float>.Zero, acc1 = Vector512<float>.Zero;
+        Vector512<float> m0 = Vector512.Create(float.NegativeInfinity), m1 = m0;
+        for (; i <= n - 32; i += 32)
+        {
+            Sse.Prefetch1(ahead + i);
+            Sse.Prefetch1(ahead + i + 16);
+            Vector512<float> v0 = Vector512.Load(x + i);
+            Vector512<float> v1 = Vector512.Load(x + i + 16);
+            m0 = Avx512F.Max(m0, v0);
+            m1 = Avx512F.Max(m1, v1);
+            acc0 += Exp(v0 - vr);
+            acc1 += Exp(v1 - vr);
+        }
+
+        if (i <= n - 16)
+        {
+            Vector512<float> v0 = Vector512.Load(x + i);
+            m0 = Avx512F.Max(m0, v0);
+            acc0 += Exp(v0 - vr);
+            i += 16;
+        }
+
+        float s = Vector512.Sum(acc0 + acc1);
+        Vector512<float> all = Avx512F.Max(m0, m1);
+        max = float.NegativeInfinity;
+        for (int l = 0; l < 16; l++)
+        {
+            max = MathF.Max(max, all.GetElement(l));
+        }
+
+        for (; i < n; i++)
+        {
+            max = MathF.Max(max, x[i]);
+            s += MathF.Exp(x[i] - r);
+        }
+
+        return s;
     }
 }

@@ -460,4 +460,28 @@ public sealed class FastPathTests
             }
         }
     }
+
+    /// <summary>After its first chunk the forward takes each chunk's exps against the running max in the same pass as the
+    /// chunk's max: a later chunk far above (an exp would overflow), a little above (the sum is rescaled) or far below
+    /// (its exps underflow) must all give the float64 loss.</summary>
+    [Theory]
+    [InlineData(150f)]
+    [InlineData(85f)]
+    [InlineData(79f)]
+    [InlineData(30f)]
+    [InlineData(-120f)]
+    public void SinglePassForwardHandlesLaterChunksFarFromTheRunningMax(float shift)
+    {
+        const int c = 20_000;   // five chunks
+        (float[] x, long[] t) = Data(37, 3L * c, 3, c, ignoreRate: 0);
+        for (int i = 8192; i < 12288; i++) x[i] += shift;            // row 0: the third chunk shifted
+        for (int i = c + 16000; i < 2 * c; i++) x[i] += shift;      // row 1: the last chunk (and its tail) shifted
+        x[2 * c + 12345] = float.NegativeInfinity;                  // row 2: a −∞ in a later chunk
+        t[0] = 9000;
+        var lossF = new float[3];
+        Functional.CrossEntropy<float, long>(x, [3, c], t, [3], lossF, Reduction.None);
+        var lossD = new double[3];
+        Functional.CrossEntropy<double, long>([.. x.Select(v => (double)v)], [3, c], t, [3], lossD, Reduction.None);
+        for (int i = 0; i < 3; i++) AssertClose(lossD[i], lossF[i], 2e-5, $"row {i}");
+    }
 }
