@@ -263,7 +263,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
 
         double partial = 0;
         float[] scratch = ArrayPool<float>.Shared.Rent(LaneArrays * lanes);
-        float[] xt = ArrayPool<float>.Shared.Rent(c * lanes);
+        float[] xt = ArrayPool<float>.Shared.Rent(Output != null ? c * lanes : 1);   // the exps, for the gradient
         try
         {
             fixed (float* pscratch = scratch)
@@ -300,22 +300,21 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
     /// <summary>Per-position float arrays <see cref="TileLanes"/> keeps after the exps in its scratch.</summary>
     private const int LaneArrays = 10;
 
-    /// <summary>Cross-entropy for <paramref name="lanes"/> (a multiple of 16) consecutive positions of a (N, C, D) float
-    /// input, vectorized across positions, pass by pass over the whole tile: each pass walks the classes in order and
-    /// handles each class's <paramref name="lanes"/> positions as one contiguous run. The first pass copies the tile
-    /// from <paramref name="src"/> (class stride <paramref name="d"/>) into <paramref name="x"/> (class stride
-    /// <paramref name="lanes"/>) when <paramref name="src"/> is not null; the later passes read that copy: the class
-    /// stride D is often a power of two, which maps every class of a position to the same L1 and L2 set, so re-reading
-    /// the tile in place would come from L3. The gradient is written to <paramref name="o"/> with class stride
-    /// <paramref name="d"/>. A group of 16 positions with a NaN or infinite logit at a non-ignored position is skipped
-    /// here, with a 0 in <paramref name="ok"/>, for the general path.</summary>
+    /// <summary>Cross-entropy for <paramref name="lanes"/> (a multiple of 16) consecutive positions of a (N, C, D)
+    /// input <paramref name="src"/> (class stride <paramref name="d"/>), vectorized across positions: one read of the
+    /// logits that keeps the exps in <paramref name="x"/> (C × <paramref name="lanes"/> floats, class stride
+    /// <paramref name="lanes"/>), per-position coefficients, then the gradient into <paramref name="o"/> (class stride
+    /// <paramref name="d"/>) one contiguous run per class. float16 and bfloat16 are widened as they are loaded and
+    /// narrowed as they are stored. A group of 16 positions with a NaN or infinite logit at a non-ignored position, or
+    /// with logits too far above its class-0 logit, is skipped here, with a 0 in <paramref name="ok"/>, for the general
+    /// path.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private readonly double TileLanes(long p0, int lanes, T* src, float* x, T* o, long d, float* scratch, out int* ok)
     {
         int c = G.C;
         bool grad = o != null;
-        float* m = scratch;
-        float* s = m + lanes;
+        float* r0 = scratch;   // per position: the reference the exps are taken against (its class-0 logit)
+        float* s = r0 + lanes;
         float* sumWd = s + lanes;
         float* dt = sumWd + lanes;
         float* wt = dt + lanes;
@@ -324,80 +323,69 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         ok = tl + lanes;
         float* a = (float*)ok + lanes;
         float* bv = a + lanes;
-        float* e = x;   // the exps overwrite the tile's copy: x is not read again after pass 3
+        float* e = x;
         float* w = (float*)Weight;
         float eps = float.CreateTruncating(Smoothing);
 
-        // 1. Max over classes, and a finiteness check: v − v is NaN exactly when v is NaN or ±∞ (kept in s for now).
-        for (int g = 0; g < lanes; g += 16)
-        {
-            Vector512.Create(float.NegativeInfinity).Store(m + g);
-            Vector512<float>.Zero.Store(s + g);
-        }
-
-        for (int k = 0; k < c; k++)
-        {
-            T* row = src + k * d;
-            float* copy = x + k * lanes;
-            // The next class's run (or, after the last class, the next tile's first), a run ahead: C short runs a page
-            // apart are too many streams for the hardware prefetcher to follow. A prefetch never faults.
-            byte* ahead = (byte*)(k + 1 < c ? row + d : src + lanes);
-            for (int g = 0; g < lanes; g += 16)
-            {
-                Sse.Prefetch1(ahead + g * sizeof(T));
-                Vector512<float> v = typeof(T) == typeof(float) ? Vector512.Load((float*)row + g) : LowRows.Load(row + g);
-                v.Store(copy + g);
-                Avx512F.Max(Vector512.Load(m + g), v).Store(m + g);
-                (Vector512.Load(s + g) + (v - v)).Store(s + g);
-            }
-        }
-
-        // 2. Targets, validity and the per-position gathers x[t], w[t], upstream gradient; a group is usable when every
-        //    non-ignored position in it is finite.
+        // 1. Targets, validity, w[t] and the upstream gradient, per position.
         float uniformG = float.CreateTruncating(GradScale);
-        for (int g = 0; g < lanes; g += 16)
+        for (int l = 0; l < lanes; l++)
         {
-            bool finite = true;
-            for (int l = g; l < g + 16; l++)
-            {
-                long t = long.CreateTruncating(Target[p0 + l]);
-                bool valid = t != IgnoreIndex;
-                tl[l] = valid ? (int)t : -1;
-                dt[l] = valid ? x[t * lanes + l] : 0f;
-                wt[l] = valid && w != null ? w[t] : 1f;
-                gl[l] = GradOutput == null ? uniformG : float.CreateTruncating(GradScale * Elements.ToCompute<T, TC>(GradOutput[p0 + l]));
-                finite &= !valid || float.IsFinite(s[l]);
-            }
-
-            ok[g / 16] = finite ? 1 : 0;
-            Vector512<float>.Zero.Store(s + g);
-            Vector512<float>.Zero.Store(sumWd + g);
+            long t = long.CreateTruncating(Target[p0 + l]);
+            bool valid = t != IgnoreIndex;
+            tl[l] = valid ? (int)t : -1;
+            wt[l] = valid && w != null ? w[t] : 1f;
+            gl[l] = GradOutput == null ? uniformG : float.CreateTruncating(GradScale * Elements.ToCompute<T, TC>(GradOutput[p0 + l]));
         }
 
-        // 3. s = Σ exp(x − m) (exps kept for the gradient), and Σ w·(x − m) for smoothing.
-        for (int k = 0; k < c; k++)
+        // 2. One read of the logits, 16 positions at a time across the classes: s = Σ exp(x − r) against the class-0
+        //    logit r (any reference gives the same softmax; the exps overflow only when a logit is more than 88 above
+        //    r, so the group goes to the general path when its max is more than 80 above), the exps kept for the
+        //    gradient, x[t] picked out as its class passes, Σ w·(x − r) for smoothing, and a finiteness check: v − v
+        //    is NaN exactly when v is NaN or ±∞. Each class's line of the group is read once, so the class stride D
+        //    (often a power of two, mapping every class to one cache set) costs nothing; each line is prefetched four
+        //    groups ahead.
+        for (int g = 0; g < lanes; g += 16)
         {
-            float* row = x + k * lanes;
-            float* ek = e + k * lanes;
-            Vector512<float> wk = Vector512.Create(w == null ? 1f : w[k]);
-            for (int g = 0; g < lanes; g += 16)
+            Vector512<int> tg = Vector512.Load(tl + g);
+            Vector512<float> r = typeof(T) == typeof(float) ? Vector512.Load((float*)src + g) : LowRows.Load(src + g);
+            Vector512<float> mv = r, check = Vector512<float>.Zero, sv = Vector512<float>.Zero, sw = Vector512<float>.Zero;
+            Vector512<float> xt = Vector512<float>.Zero;
+            T* row = src + g;
+            float* ek = e + g;
+            for (int k = 0; k < c; k++, row += d, ek += lanes)
             {
-                Vector512<float> dk = Vector512.Load(row + g) - Vector512.Load(m + g);
+                Sse.Prefetch0(row + 64);
+                Vector512<float> v = typeof(T) == typeof(float) ? Vector512.Load((float*)row) : LowRows.Load(row);
+                mv = Avx512F.Max(mv, v);
+                check += v - v;
+                Vector512<float> dk = v - r;
                 Vector512<float> ev = FloatRows.Exp(dk);
                 if (grad)
                 {
-                    ev.Store(ek + g);
+                    ev.Store(ek);
                 }
 
-                (Vector512.Load(s + g) + ev).Store(s + g);
+                sv += ev;
                 if (eps != 0f)
                 {
-                    Avx512F.FusedMultiplyAdd(dk, wk, Vector512.Load(sumWd + g)).Store(sumWd + g);
+                    sw = Avx512F.FusedMultiplyAdd(dk, Vector512.Create(w == null ? 1f : w[k]), sw);
                 }
+
+                xt = Vector512.ConditionalSelect(Vector512.Equals(tg, Vector512.Create(k)).AsSingle(), v, xt);
             }
+
+            Vector512<float> invalid = Vector512.LessThan(tg, Vector512<int>.Zero).AsSingle();
+            Vector512<float> fine = Vector512.Equals(check, check) & Vector512.LessThanOrEqual(mv - r, Vector512.Create(80f));
+            ok[g / 16] = (fine | invalid).AsInt32() == Vector512<int>.AllBitsSet ? 1 : 0;
+            r.Store(r0 + g);
+            sv.Store(s + g);
+            sw.Store(sumWd + g);
+            xt.Store(dt + g);
         }
 
-        // 4. Per-position loss and gradient coefficients (the formulas of ClassRow), zero where ignored.
+        // 3. Per-position loss and gradient coefficients (the formulas of ClassRow with the reference r for the max),
+        //    zero where ignored.
         float epsOverC = eps / c;
         float weightSum = float.CreateTruncating(WeightSum);
         double partial = 0;
@@ -413,7 +401,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
             Vector512<float> logS = Vector512.Log(sg);
             Vector512<float> wtg = Vector512.Load(wt + g);
             Vector512<float> gg = Vector512.Load(gl + g);
-            Vector512<float> loss = wtg * (logS - (Vector512.Load(dt + g) - Vector512.Load(m + g)));
+            Vector512<float> loss = wtg * (logS - (Vector512.Load(dt + g) - Vector512.Load(r0 + g)));
             if (eps != 0f)
             {
                 loss = loss * (1f - eps) + (logS * weightSum - Vector512.Load(sumWd + g)) * epsOverC;
@@ -445,7 +433,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
             }
         }
 
-        // 5. The gradient, one contiguous run per class.
+        // 4. The gradient, one contiguous run per class.
         if (grad)
         {
             bool weightedB = w != null && eps != 0f;

@@ -484,4 +484,18 @@ public sealed class FastPathTests
         Functional.CrossEntropy<double, long>([.. x.Select(v => (double)v)], [3, c], t, [3], lossD, Reduction.None);
         for (int i = 0; i < 3; i++) AssertClose(lossD[i], lossF[i], 2e-5, $"row {i}");
     }
+
+    /// <summary>The K-dim kernel takes its exps against each position's class-0 logit: a position whose other logits lie
+    /// far above it (an exp would overflow) goes to the general path; far below, the exps underflow as they should.</summary>
+    [Fact]
+    public void KDimLogitsFarFromTheFirstClassMatchFloat64()
+    {
+        const int n = 2, c = 7, d = 96;
+        (float[] x, long[] t) = Data(41, (long)n * c * d, (long)n * d, c);
+        for (int j = 0; j < d; j += 3) x[j] -= 100f;                  // sample 0: class 0 far below at every third position
+        for (int j = 1; j < d; j += 5) x[c * d + j] += 100f;          // sample 1: class 0 far above
+        for (int j = 2; j < d; j += 7) x[3 * d + j] += 85f;           // sample 0: class 3 just past the overflow margin
+        Compare(x, [n, c, d], t, [n, d], Reduction.None, 0.1, weights: true);
+        Compare(x, [n, c, d], t, [n, d], Reduction.Mean, 0, weights: false);
+    }
 }
