@@ -155,11 +155,32 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         long r0 = block * _rowsPerBlock;
         long r1 = Math.Min(G.N, r0 + _rowsPerBlock);
         double partial = 0;
-        bool fusedLow = xs != null && Kind == RowKind.ClassTarget && typeof(TC) == typeof(float) && LowRows.IsSupported<T>()
-            && c >= 16 && c <= ScratchClasses;
+        // Class targets, float32 / float16 / bfloat16 on AVX-512: one read of the row (ClassRowFused); rows it declines
+        // (NaN, ±∞, all −∞) and other kinds take the path below.
+        bool fused = Kind == RowKind.ClassTarget && typeof(TC) == typeof(float) && Avx512F.IsSupported
+            && (typeof(T) == typeof(float) || LowRows.IsSupported<T>()) && c >= 16 && (Output == null || c <= ScratchClasses);
         for (long r = r0; r < r1; r++)
         {
             T* src = Input + r * c;
+            if (fused && long.CreateTruncating(Target[r]) != IgnoreIndex)
+            {
+                fixed (TC* pe = tmp)
+                {
+                    TC loss = ClassRowFused(src, (int)long.CreateTruncating(Target[r]), (float*)pe, Output == null ? null : Output + r * c,
+                        Upstream(r), out bool done);
+                    if (done)
+                    {
+                        if (Loss != null)
+                        {
+                            Loss[r] = Elements.FromCompute<T, TC>(loss);
+                        }
+
+                        partial += double.CreateTruncating(loss);
+                        continue;
+                    }
+                }
+            }
+
             Span<TC> x;
             Span<TC> t = default;
             Span<TC> dst = default;
@@ -174,45 +195,6 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                 if (Output != null)
                 {
                     dst = new Span<TC>(Output + r * c, c);
-                }
-            }
-            else if (fusedLow && long.CreateTruncating(Target[r]) != IgnoreIndex)
-            {
-                // float16 / bfloat16: widened in the max pass, the gradient narrowed in its own pass (LowRows).
-                fixed (TC* px = xs)
-                {
-                    int target = (int)long.CreateTruncating(Target[r]);
-                    if (gs == null && Smoothing == TC.Zero && LowRows.MaxAndSumExp(src, c, (float*)px, out float mf, out float sf))
-                    {
-                        // Forward only: the statistics in one read of the row, chunk by chunk through L1.
-                        float wtf = Weight == null ? 1f : ((float*)Weight)[target];
-                        TC lossF = TC.CreateTruncating(wtf * (MathF.Log(sf) - (Elements.ToCompute<T, float>(src[target]) - mf)));
-                        if (Loss != null)
-                        {
-                            Loss[r] = Elements.FromCompute<T, TC>(lossF);
-                        }
-
-                        partial += double.CreateTruncating(lossF);
-                        continue;
-                    }
-
-                    float m = LowRows.WidenMax(src, (float*)px, c);
-                    dst = gs == null ? default : gs.AsSpan(0, c);
-                    bool narrowed = false;
-                    TC loss = ClassRowFloat(xs.AsSpan(0, c), target, dst, tmp, Upstream(r), m,
-                        gs == null ? null : Output + r * c, &narrowed);
-                    if (Loss != null)
-                    {
-                        Loss[r] = Elements.FromCompute<T, TC>(loss);
-                    }
-
-                    if (gs != null && !narrowed)
-                    {
-                        Elements.Narrow(dst, new Span<T>(Output + r * c, c));
-                    }
-
-                    partial += double.CreateTruncating(loss);
-                    continue;
                 }
             }
             else
@@ -612,16 +594,92 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
     private readonly TC Upstream(long position) =>
         GradOutput == null ? GradScale : GradScale * Elements.ToCompute<T, TC>(GradOutput[position]);
 
-    /// <summary>The fused float32 path of <see cref="ClassRow"/>: a max pass, one exp pass that sums (and keeps the exps
-    /// in <paramref name="scratch"/> when the row fits), and one pass that writes the gradient.</summary>
-    /// <remarks>With <paramref name="narrow"/> (a float16 / bfloat16 row whose max <paramref name="knownMax"/> came with
-    /// its widening), the gradient is rounded straight into <paramref name="narrow"/> and <paramref name="narrowed"/> set;
-    /// a row the fused path hands to the general one writes <paramref name="dsts"/> instead.</remarks>
-    private readonly TC ClassRowFloat(Span<TC> xs, int target, Span<TC> dsts, TC[] scratch, TC gc, float knownMax = float.NaN,
-        T* narrow = null, bool* narrowed = null)
+    /// <summary>A class-target row of float32, float16 or bfloat16 in one read (AVX-512): the exps against a reference r
+    /// (the row's first logit; its max when some logit lies more than 80 above, where an exp could overflow) and their
+    /// sum, the row's max, Σ w·(x − r) for smoothing, the exps kept in <paramref name="e"/> (C floats) — then the
+    /// gradient into <paramref name="dst"/> (the output row, narrowed in registers for 16-bit types) in one more pass.
+    /// log-softmax is x − r − log Σ exp(x − r) for any r, so the loss and gradient formulas of <see cref="ClassRow"/>
+    /// hold with r for the max. <paramref name="done"/> is false, nothing written, for a row with a NaN or infinite
+    /// logit, which the general path gives PyTorch's NaNs.</summary>
+    private readonly TC ClassRowFused(T* row, int target, float* e, T* dst, TC gc, out bool done)
     {
         int c = G.C;
-        if (dsts.IsEmpty && Smoothing == TC.Zero && float.IsNaN(knownMax))
+        float eps = float.CreateTruncating(Smoothing);
+        float* w = (float*)Weight;
+        float loss;
+        if (dst == null && eps == 0f)
+        {
+            // Forward only: chunk by chunk, any length.
+            done = FloatRows.MaxAndSumExp(row, c, out float mf, out float sf);
+            float wtf = w == null ? 1f : w[target];
+            return done ? TC.CreateTruncating(wtf * (MathF.Log(sf) - (Elements.ToCompute<T, float>(row[target]) - mf))) : TC.Zero;
+        }
+
+        float r = Elements.ToCompute<T, float>(row[0]);
+        done = float.IsFinite(r);
+        if (!done)
+        {
+            return TC.Zero;
+        }
+
+        // Rows lie one after another: the next row comes into L2 while this one's exps run.
+        float* ahead = (float*)(row + c);
+        float* keep = dst != null ? e : null;
+        float s = FloatRows.ExpSumMax(row, c, r, keep, w, eps != 0f, ahead, out float max, out float sumWd);
+        if (float.IsNaN(s) || !float.IsFinite(max))
+        {
+            done = false;
+            return TC.Zero;
+        }
+
+        if (max - r > 80f)
+        {
+            r = max;
+            s = FloatRows.ExpSumMax(row, c, r, keep, w, eps != 0f, null, out _, out sumWd);
+        }
+
+        float dt = Elements.ToCompute<T, float>(row[target]) - r;
+        float logS = MathF.Log(s);
+        float wt = w == null ? 1f : w[target];
+        loss = wt * (logS - dt);
+        float epsOverC = eps / c;
+        float weightSum = float.CreateTruncating(WeightSum);
+        if (eps != 0f)
+        {
+            loss = (1f - eps) * loss + epsOverC * (weightSum * logS - sumWd);
+        }
+
+        if (dst != null)
+        {
+            // ∂loss/∂x_c = a·e_c + b·w_c, a = g·A/s, b = −g·ε/C; then the target's −g·(1 − ε)·w_t. b is exactly 0
+            // without smoothing, so an infinite g (a mean over zero total weight) gives ±∞, not NaN.
+            float g = float.CreateTruncating(gc);
+            float a = g * ((1f - eps) * wt + epsOverC * weightSum) / s;
+            float b = eps != 0f ? -(g * epsOverC) : 0f;
+            float* bw = eps != 0f ? w : null;
+            float gt = MathF.FusedMultiplyAdd(e[target], a, b * (bw == null ? 1f : bw[target])) - g * (1f - eps) * wt;
+            bool nonTemporal = G.Elements * sizeof(T) >= NonTemporalBytes;
+            if (typeof(T) == typeof(float))
+            {
+                FloatRows.Affine(e, c, a, b, bw, (float*)dst, nonTemporal);
+                ((float*)dst)[target] = gt;
+            }
+            else
+            {
+                LowRows.AffineNarrow(e, c, a, b, bw, dst, nonTemporal);
+                dst[target] = Elements.FromCompute<T, float>(gt);
+            }
+        }
+
+        return TC.CreateTruncating(loss);
+    }
+
+    /// <summary>The fused float32 path of <see cref="ClassRow"/>: a max pass, one exp pass that sums (and keeps the exps
+    /// in <paramref name="scratch"/> when the row fits), and one pass that writes the gradient.</summary>
+    private readonly TC ClassRowFloat(Span<TC> xs, int target, Span<TC> dsts, TC[] scratch, TC gc)
+    {
+        int c = G.C;
+        if (dsts.IsEmpty && Smoothing == TC.Zero)
         {
             // Forward only: the statistics in one read of the row.
             fixed (TC* px = xs)
@@ -643,7 +701,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         fixed (TC* ps = scratch)
         {
             float* x = (float*)px, dst = (float*)pd, e = (float*)ps;
-            float m = float.IsNaN(knownMax) ? FloatRows.Max(x, c) : knownMax;
+            float m = FloatRows.Max(x, c);
             bool keep = dst != null && c <= ScratchClasses;
             // Rows read in place lie one after another: the next row comes into cache while this one's exps run.
             float* ahead = G.D == 1 && typeof(T) == typeof(TC) ? x + c : null;
@@ -675,15 +733,6 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                 float b = eps != 0f ? -(g * epsOverC) : 0f;
                 float* bw = eps != 0f ? w : null;
                 bool nonTemporal = typeof(T) == typeof(float) && G.Elements * sizeof(float) >= NonTemporalBytes;
-                if (narrow != null && keep)
-                {
-                    LowRows.AffineNarrow(e, c, a, b, bw, narrow, G.Elements * sizeof(ushort) >= NonTemporalBytes);
-                    narrow[target] = Elements.FromCompute<T, TC>(TC.CreateTruncating(
-                        MathF.FusedMultiplyAdd(e[target], a, b * (bw == null ? 1f : bw[target])) - g * (1f - eps) * wt));
-                    *narrowed = true;
-                    return TC.CreateTruncating(loss);
-                }
-
                 if (keep)
                 {
                     FloatRows.Affine(e, c, a, b, bw, dst, nonTemporal);
