@@ -315,9 +315,49 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         float* w = (float*)Weight;
         float eps = float.CreateTruncating(Smoothing);
 
-        // 1. Targets, validity, w[t] and the upstream gradient, per position.
+        // 1. Targets, validity, w[t] and the upstream gradient, per position (16 at a time for int64 and int32 targets
+        //    under a uniform upstream gradient, the common case).
         float uniformG = float.CreateTruncating(GradScale);
-        for (int l = 0; l < lanes; l++)
+        int l0 = 0;
+        if ((typeof(TTarget) == typeof(long) || typeof(TTarget) == typeof(int)) && GradOutput == null)
+        {
+            Vector512<float> one = Vector512<float>.One;
+            for (; l0 < lanes; l0 += 16)
+            {
+                Vector512<int> tv;
+                Vector512<int> ignored;
+                if (typeof(TTarget) == typeof(long))
+                {
+                    Vector512<long> lo = Vector512.Load((long*)Target + p0 + l0), hi = Vector512.Load((long*)Target + p0 + l0 + 8);
+                    Vector512<long> ig = Vector512.Create(IgnoreIndex);
+                    tv = Vector512.Create(Avx512F.ConvertToVector256Int32(lo), Avx512F.ConvertToVector256Int32(hi));
+                    ignored = Vector512.Create(Avx512F.ConvertToVector256Int32(Vector512.Equals(lo, ig)),
+                        Avx512F.ConvertToVector256Int32(Vector512.Equals(hi, ig)));
+                }
+                else
+                {
+                    tv = Vector512.Load((int*)Target + p0 + l0);
+                    // An int32 target never equals an ignore_index outside int32's range.
+                    ignored = IgnoreIndex == (int)IgnoreIndex ? Vector512.Equals(tv, Vector512.Create((int)IgnoreIndex)) : Vector512<int>.Zero;
+                }
+
+                tv = Vector512.ConditionalSelect(ignored, Vector512.Create(-1), tv);
+                tv.Store(tl + l0);
+                Vector512<float> wv = one;
+                if (w != null)
+                {
+                    // Ignored lanes read w[0] (harmless) and are set to 1.
+                    Vector512<int> ti = Vector512.Max(tv, Vector512<int>.Zero);
+                    wv = Vector512.Create(Avx2.GatherVector256(w, ti.GetLower(), 4), Avx2.GatherVector256(w, ti.GetUpper(), 4));
+                    wv = Vector512.ConditionalSelect(ignored.AsSingle(), one, wv);
+                }
+
+                wv.Store(wt + l0);
+                Vector512.Create(uniformG).Store(gl + l0);
+            }
+        }
+
+        for (int l = l0; l < lanes; l++)
         {
             long t = long.CreateTruncating(Target[p0 + l]);
             bool valid = t != IgnoreIndex;

@@ -498,4 +498,34 @@ public sealed class FastPathTests
         Compare(x, [n, c, d], t, [n, d], Reduction.None, 0.1, weights: true);
         Compare(x, [n, c, d], t, [n, d], Reduction.Mean, 0, weights: false);
     }
+
+    /// <summary>The K-dim kernel reads int64 and int32 targets 16 at a time (and gathers w[t]); ignore_index may be any
+    /// int64, inside int32's range or not.</summary>
+    [Theory]
+    [InlineData(-100L)]
+    [InlineData(2L)]
+    [InlineData(1L << 40)]
+    public void KDimVectorTargetsMatchFloat64ForEveryTargetTypeAndIgnoreIndex(long ignoreIndex)
+    {
+        const int n = 2, c = 5, d = 48;
+        (float[] x, long[] t) = Data(43, (long)n * c * d, (long)n * d, c, ignoreRate: 0);
+        // -100 and 2 ignore every seventh position; 1 << 40 (no int32 can equal it) ignores none.
+        if (ignoreIndex != 1L << 40) for (int i = 0; i < t.Length; i += 7) t[i] = ignoreIndex;
+        float[] w = [0.5f, 1.5f, 2f, 0.25f, 1f];
+        double[] wd = [.. w.Select(v => (double)v)];
+        double[] xd = [.. x.Select(v => (double)v)];
+        var lossD = new double[n * d];
+        var gradD = new double[x.Length];
+        Functional.CrossEntropy<double, long>(xd, [n, c, d], t, [n, d], lossD, Reduction.None, wd, ignoreIndex, 0.1, gradD);
+        int[] ti = [.. t.Select(v => (int)v)];
+        foreach (bool int32 in new[] { false, true })
+        {
+            var loss = new float[n * d];
+            var grad = new float[x.Length];
+            if (int32) Functional.CrossEntropy<float, int>(x, [n, c, d], ti, [n, d], loss, Reduction.None, w, ignoreIndex, 0.1, grad);
+            else Functional.CrossEntropy<float, long>(x, [n, c, d], t, [n, d], loss, Reduction.None, w, ignoreIndex, 0.1, grad);
+            for (int i = 0; i < loss.Length; i++) AssertClose(lossD[i], loss[i], 2e-5, $"int32={int32} loss[{i}]");
+            for (int i = 0; i < grad.Length; i++) AssertClose(gradD[i], grad[i], 2e-5, $"int32={int32} grad[{i}]");
+        }
+    }
 }
