@@ -4,9 +4,9 @@ using System.Runtime.Intrinsics.X86;
 
 namespace Xent.Kernels;
 
-/// <summary>The two passes of a float16 or bfloat16 row that touch its own element type, each fused with the float
-/// work next to it: the widening with the max pass, the narrowing with the gradient pass. The exps in between run on
-/// the widened float row, as for float32, so low precision accumulates in float32.</summary>
+/// <summary>float16 and bfloat16 in the row kernels: 16 elements widened to float as they are loaded (the kernels'
+/// exp pass reads the row in its own type) and the gradient narrowed as it is stored, so low precision accumulates in
+/// float32 without a float copy of the row.</summary>
 /// <remarks>16 elements at a time in registers (AVX-512): a bfloat16 is the upper half of a float, a float16 goes
 /// through <see cref="HalfVectors"/> (.NET exposes no F16C conversion). Both round to nearest even exactly as the scalar
 /// conversions do.</remarks>
