@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Diagnostics;
 using System.Text;
 using Xent.Cli.Npy;
 using static Xent.Tests.Cli.NpyTestFiles;
@@ -114,13 +113,12 @@ public class NpyFuzzTests
     public void RandomMutationsOnlyEverLoadOrFailWithAFormatError()
     {
         const int Seed = 20_260_101;
-        const int MaxIterations = 20_000;
-        var budget = TimeSpan.FromSeconds(5);
+        // A fixed count, not a time budget: under a loaded machine a budget ran too few cases and failed the test once.
+        const int Iterations = 10_000;
         var random = new Random(Seed);
-        var stopwatch = Stopwatch.StartNew();
         int iterations = 0, loaded = 0;
         var log = new List<string>();
-        for (; iterations < MaxIterations && stopwatch.Elapsed < budget; iterations++)
+        for (; iterations < Iterations; iterations++)
         {
             log.Clear();
             byte[] file = Corpus[random.Next(Corpus.Length)];
@@ -142,8 +140,7 @@ public class NpyFuzzTests
             }
         }
 
-        // Enough cases ran, and the mutations are neither all fatal nor all harmless.
-        Assert.InRange(iterations, 2_000, MaxIterations);
+        // The mutations are neither all fatal nor all harmless.
         Assert.InRange(loaded, iterations / 50, iterations / 2);
     }
 
