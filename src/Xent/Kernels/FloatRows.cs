@@ -631,33 +631,53 @@ internal static unsafe class FloatRows
             acc0 += e0;
         }
 
-        float s = Vector512.Sum(acc0 + acc1);
-        sumWd = Vector512.Sum(sw);
-        Vector512<float> all = Avx512F.Max(m0, m1);
-        max = float.NegativeInfinity;
-        for (int l = 0; l < 16; l++)
+        if (i < n)
         {
-            max = MathF.Max(max, all.GetElement(l));
-        }
+            // The last n mod 16: one more vector through a buffer padded with −∞ (exp 0, never the max).
+            int rest = n - i;
+            float* buffer = stackalloc float[16];
+            Vector512.Create(float.NegativeInfinity).Store(buffer);
+            for (int l = 0; l < rest; l++)
+            {
+                buffer[l] = Elements.ToCompute<T, float>(x[i + l]);
+            }
 
-        for (; i < n; i++)
-        {
-            float v = Elements.ToCompute<T, float>(x[i]);
-            max = MathF.Max(max, v);
-            float ev = MathF.Exp(v - r);
+            Vector512<float> v0 = Vector512.Load(buffer);
+            m0 = Avx512F.Max(m0, v0);
+            Vector512<float> d0 = v0 - vr;
+            Vector512<float> e0 = Exp(d0);
+            acc0 += e0;
             if (e != null)
             {
-                e[i] = ev;
+                e0.Store(buffer);
+                for (int l = 0; l < rest; l++)
+                {
+                    e[i + l] = buffer[l];
+                }
             }
 
             if (smoothing)
             {
-                sumWd += (v - r) * (w == null ? 1f : w[i]);
-            }
+                for (int l = 0; l < rest; l++)
+                {
+                    buffer[l] = d0.GetElement(l) * (w == null ? 1f : w[i + l]);
+                }
 
-            s += ev;
+                for (int l = rest; l < 16; l++)
+                {
+                    buffer[l] = 0f;
+                }
+
+                sw += Vector512.Load(buffer);
+            }
         }
 
-        return s;
+        sumWd = smoothing ? Vector512.Sum(sw) : 0f;
+        // Horizontal max: halves, then quarters, then the last four lanes. A NaN dropped here is still in the sum.
+        Vector512<float> all = Avx512F.Max(m0, m1);
+        Vector256<float> h = Avx.Max(all.GetLower(), all.GetUpper());
+        Vector128<float> q = Sse.Max(h.GetLower(), h.GetUpper());
+        max = MathF.Max(MathF.Max(q.GetElement(0), q.GetElement(1)), MathF.Max(q.GetElement(2), q.GetElement(3)));
+        return Vector512.Sum(acc0 + acc1);
     }
 }
