@@ -369,15 +369,15 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         // 2. One read of the logits, 16 positions at a time across the classes: s = Σ exp(x − r) against the class-0
         //    logit r (any reference gives the same softmax; the exps overflow only when a logit is more than 88 above
         //    r, so the group goes to the general path when its max is more than 80 above), the exps kept for the
-        //    gradient, x[t] picked out as its class passes, Σ w·(x − r) for smoothing, and a finiteness check: v − v
-        //    is NaN exactly when v is NaN or ±∞. Each class's line of the group is read once, so the class stride D
+        //    gradient, x[t] picked out as its class passes, Σ w·(x − r) for smoothing. Each class's line of the group is
+        //    read once, so the class stride D
         //    (often a power of two, mapping every class to one cache set) costs nothing; each line is prefetched four
         //    groups ahead.
         for (int g = 0; g < lanes; g += 16)
         {
             Vector512<int> tg = Vector512.Load(tl + g);
             Vector512<float> r = typeof(T) == typeof(float) ? Vector512.Load((float*)src + g) : LowRows.Load(src + g);
-            Vector512<float> mv = r, check = Vector512<float>.Zero, sv = Vector512<float>.Zero, sw = Vector512<float>.Zero;
+            Vector512<float> mv = r, sv = Vector512<float>.Zero, sw = Vector512<float>.Zero;
             Vector512<float> xt = Vector512<float>.Zero;
             T* row = src + g;
             float* ek = e + g;
@@ -386,7 +386,6 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                 Sse.Prefetch0(row + 64);
                 Vector512<float> v = typeof(T) == typeof(float) ? Vector512.Load((float*)row) : LowRows.Load(row);
                 mv = Avx512F.Max(mv, v);
-                check += v - v;
                 Vector512<float> dk = v - r;
                 Vector512<float> ev = FloatRows.Exp(dk);
                 if (grad)
@@ -404,7 +403,9 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
             }
 
             Vector512<float> invalid = Vector512.LessThan(tg, Vector512<int>.Zero).AsSingle();
-            Vector512<float> fine = Vector512.Equals(check, check) & Vector512.LessThanOrEqual(mv - r, Vector512.Create(80f));
+            // Usable: the sum is not NaN (no NaN logit; the bare vmaxps may drop one, the exps do not), and the max is
+            // within 80 of r (false for a +∞ logit, a −∞ class-0 logit, or a NaN max).
+            Vector512<float> fine = Vector512.Equals(sv, sv) & Vector512.LessThanOrEqual(mv - r, Vector512.Create(80f));
             ok[g / 16] = (fine | invalid).AsInt32() == Vector512<int>.AllBitsSet ? 1 : 0;
             r.Store(r0 + g);
             sv.Store(s + g);
