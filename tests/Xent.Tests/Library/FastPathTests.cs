@@ -528,4 +528,50 @@ public sealed class FastPathTests
             for (int i = 0; i < grad.Length; i++) AssertClose(gradD[i], grad[i], 2e-5, $"int32={int32} grad[{i}]");
         }
     }
+
+    /// <summary>A 16-bit K-dim gradient over 12 MB (past the non-temporal threshold, though 16-bit runs are stored
+    /// plainly: streaming them in 32-byte halves of lines measured slower), at several output alignments, must equal the
+    /// float32 kernel's gradient on the widened values, rounded once.</summary>
+    [Fact]
+    public void KDimLargeLowPrecisionGradientIsTheFloatKernelsRoundedOnce()
+    {
+        const int n = 1, c = 3, d = 1 << 21;   // 6.3 M elements, 12.6 MB of 16-bit gradient
+        (float[] x, long[] t) = Data(47, (long)n * c * d, (long)n * d, c);
+        x[2 * d + 5000] = float.NaN;   // a group for the general path, in the middle of a streamed run
+        t[5000] = 1;
+        foreach (bool half in new[] { true, false })
+        {
+            float[] xr = half ? [.. x.Select(v => (float)(Half)v)] : [.. x.Select(v => (float)(BFloat16)v)];
+            var gradF = new float[xr.Length];
+            Functional.CrossEntropy<float, long>(xr, [n, c, d], t, [n, d], default, Reduction.Sum, labelSmoothing: 0.1, gradInput: gradF);
+            foreach (int offset in new[] { 0, 1, 7, 15 })
+            {
+                float[] grad;
+                if (half)
+                {
+                    var buffer = new Half[xr.Length + 16];
+                    Functional.CrossEntropy<Half, long>([.. xr.Select(v => (Half)v)], [n, c, d], t, [n, d], default, Reduction.Sum,
+                        labelSmoothing: 0.1, gradInput: buffer.AsSpan(offset, xr.Length));
+                    Assert.True(buffer.AsSpan(0, offset).ToArray().All(v => v == Half.Zero), $"offset {offset}: wrote before the gradient");
+                    grad = [.. buffer.AsSpan(offset, xr.Length).ToArray().Select(v => (float)v)];
+                }
+                else
+                {
+                    var buffer = new BFloat16[xr.Length + 16];
+                    Functional.CrossEntropy<BFloat16, long>([.. xr.Select(v => (BFloat16)v)], [n, c, d], t, [n, d], default, Reduction.Sum,
+                        labelSmoothing: 0.1, gradInput: buffer.AsSpan(offset, xr.Length));
+                    grad = [.. buffer.AsSpan(offset, xr.Length).ToArray().Select(v => (float)v)];
+                }
+
+                for (int i = 0; i < grad.Length; i++)
+                {
+                    float expected = half ? (float)(Half)gradF[i] : (float)(BFloat16)gradF[i];
+                    if (!(float.IsNaN(expected) ? float.IsNaN(grad[i]) : expected == grad[i]))
+                    {
+                        Assert.Fail($"half={half} offset {offset}: grad[{i}] = {grad[i]:R}, expected {expected:R}");
+                    }
+                }
+            }
+        }
+    }
 }
