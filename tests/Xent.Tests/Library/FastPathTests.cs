@@ -574,4 +574,46 @@ public sealed class FastPathTests
             }
         }
     }
+
+    /// <summary>Long 16-bit rows past 12 MB stream their narrowed gradient from the first 32-byte boundary on: at any
+    /// output alignment it must equal the float32 kernel's gradient on the widened values, rounded once.</summary>
+    [Fact]
+    public void StreamedLowPrecisionRowsEqualTheFloatKernelRoundedOnce()
+    {
+        const int n = 800, c = 8192;   // 6.5 M elements, 13 MB of 16-bit gradient, 16 KB rows
+        (float[] x, long[] t) = Data(53, (long)n * c, n, c);
+        foreach (bool half in new[] { true, false })
+        {
+            float[] xr = half ? [.. x.Select(v => (float)(Half)v)] : [.. x.Select(v => (float)(BFloat16)v)];
+            var gradF = new float[xr.Length];
+            Functional.CrossEntropy<float, long>(xr, [n, c], t, [n], default, Reduction.Mean, gradInput: gradF);
+            foreach (int offset in new[] { 0, 3, 15 })
+            {
+                float[] grad;
+                if (half)
+                {
+                    var buffer = new Half[xr.Length + 16];
+                    Functional.CrossEntropy<Half, long>([.. xr.Select(v => (Half)v)], [n, c], t, [n], default, Reduction.Mean,
+                        gradInput: buffer.AsSpan(offset, xr.Length));
+                    grad = [.. buffer.AsSpan(offset, xr.Length).ToArray().Select(v => (float)v)];
+                }
+                else
+                {
+                    var buffer = new BFloat16[xr.Length + 16];
+                    Functional.CrossEntropy<BFloat16, long>([.. xr.Select(v => (BFloat16)v)], [n, c], t, [n], default, Reduction.Mean,
+                        gradInput: buffer.AsSpan(offset, xr.Length));
+                    grad = [.. buffer.AsSpan(offset, xr.Length).ToArray().Select(v => (float)v)];
+                }
+
+                for (int i = 0; i < grad.Length; i++)
+                {
+                    float expected = half ? (float)(Half)gradF[i] : (float)(BFloat16)gradF[i];
+                    if (expected != grad[i])
+                    {
+                        Assert.Fail($"half={half} offset {offset}: grad[{i}] = {grad[i]:R}, expected {expected:R}");
+                    }
+                }
+            }
+        }
+    }
 }
