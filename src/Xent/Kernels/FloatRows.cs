@@ -8,10 +8,12 @@ namespace Xent.Kernels;
 /// each gradient written once.</summary>
 /// <remarks>
 /// The exp is Cephes' <c>expf</c> (range reduction by ln 2 in two parts, a degree-5 polynomial for e^r on
-/// |r| ≤ ln 2 / 2, then a scale by 2^n): within 2 ulp of the true value for x ≤ 0. Every caller passes x − max, which is
-/// ≤ 0, finite or −∞; rows whose max is not finite never reach these kernels. Measured on this machine's Zen 4 core it
-/// is about 3× faster than <c>TensorPrimitives.Exp</c>, and at large vocabularies the exp count, not memory, sets the
-/// floor (bench/RESULTS.md).
+/// |r| ≤ ln 2 / 2, then a scale by 2^n): within 2 ulp of the true value (checked on a dense grid over [−103, 0] and
+/// [0, 88.5]). Callers pass x − r, where r is the row's max or, in the one-read kernels, a logit that the max exceeds by
+/// at most 80 (checked after the pass, which is redone against the max otherwise): finite, −∞ or, in a row that then
+/// goes to the general path, NaN or +∞. Measured on this machine's Zen 4 core it is about 3× faster than
+/// <c>TensorPrimitives.Exp</c> (0.22 ns per float with four in flight), and for 16-bit inputs the exp count, not memory,
+/// sets the floor (bench/RESULTS.md).
 /// </remarks>
 internal static unsafe class FloatRows
 {
