@@ -23,8 +23,9 @@ internal enum RowKind
 }
 
 /// <summary>The softmax-based kernels: cross-entropy (both target kinds) and log-softmax, forward and backward in one
-/// pass over each row. Input is viewed as (N, C, D); for D = 1 each row is contiguous and used in place; for D &gt; 1 a
-/// tile of positions is gathered into rows, so every kernel sees contiguous classes.</summary>
+/// call. Input is viewed as (N, C, D). Class targets on AVX-512 read each row (D = 1, <see cref="ClassRowFused"/>) or
+/// each tile of positions (D &gt; 1, <see cref="TileLanes"/>) once, in its own element type; everything else takes the
+/// general path, where D = 1 rows are used in place and D &gt; 1 tiles are gathered into rows of contiguous classes.</summary>
 /// <remarks>
 /// Per position, with m = max_c x_c, d_c = x_c − m, s = Σ_c exp(d_c) and log-probabilities logp_c = d_c − log s:
 /// 1. class target t, smoothing ε, weights w (W = Σ_c w_c, or C without weights):
@@ -32,8 +33,9 @@ internal enum RowKind
 ///    ∂loss/∂x_c = g·(p_c·A − (ε/C)·w_c − [c = t]·(1 − ε)·w_t), A = (1 − ε)·w_t + (ε/C)·W, p_c = exp(d_c)/s.
 /// 2. probabilities t, t'_c = (1 − ε)·t_c + ε/C, u_c = w_c·t'_c, Q = Σ_c u_c:
 ///    loss = Q·log s − Σ_c u_c·d_c;  ∂loss/∂x_c = g·(p_c·Q − u_c).
-/// g is the upstream gradient times the reduction's scale. Sums over d_c (all ≤ 0) instead of over x_c avoid the
-/// cancellation of Σ x_c − C·lse when the logits are large.
+/// g is the upstream gradient times the reduction's scale. Sums over d_c instead of over x_c avoid the cancellation of
+/// Σ x_c − C·lse when the logits are large. The formulas hold with any reference r in place of m (log-softmax is
+/// x − r − log Σ exp(x − r)); the one-read kernels take a logit of the row as r and check that no exp overflowed.
 /// </remarks>
 internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
     where T : unmanaged
