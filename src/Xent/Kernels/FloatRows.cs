@@ -51,7 +51,7 @@ internal static unsafe class FloatRows
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Exp(Vector256<float> x)
+    internal static Vector256<float> Exp(Vector256<float> x)
     {
         // No vscalefps below AVX-512: build 2^n in the exponent field, and zero what would underflow past float's range.
         Vector256<float> tiny = Vector256.LessThan(x, Vector256.Create(-87.33654f));

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using Xent.Kernels;
 
 namespace Xent.Linear;
 
@@ -90,22 +91,7 @@ internal readonly unsafe struct RowVector512 : IRowVector<RowVector512>
     public static uint EqualsBits(RowVector512 a, RowVector512 b) => (uint)Vector512.Equals(a._v, b._v).ExtractMostSignificantBits();
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static RowVector512 Exp(RowVector512 v)
-    {
-        Vector512<float> x = Vector512.Min(Vector512.Max(v._v, Vector512.Create(-87.33654f)), Vector512.Create(88.37626f));
-        Vector512<float> k = Vector512.Round(x * Vector512.Create(1.44269504088896341f));
-        Vector512<float> r = Vector512.FusedMultiplyAdd(k, Vector512.Create(-0.693359375f), x);
-        r = Vector512.FusedMultiplyAdd(k, Vector512.Create(2.12194440e-4f), r);
-        Vector512<float> p = Vector512.Create(1.9875691500e-4f);
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1.3981999507e-3f));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(8.3334519073e-3f));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(4.1665795894e-2f));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1.6666665459e-1f));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(5.0000001201e-1f));
-        p = Vector512.FusedMultiplyAdd(p, r * r, r) + Vector512<float>.One;
-        Vector512<int> scale = (Vector512.ConvertToInt32(k) + Vector512.Create(127)) << 23;
-        return new(p * scale.AsSingle());
-    }
+    public static RowVector512 Exp(RowVector512 v) => new(FloatRows.Exp(v._v));   // x − max ≤ 0 here, as for the row kernels
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static RowVector512 Tanh(RowVector512 v)
@@ -179,22 +165,7 @@ internal readonly unsafe struct RowVector256 : IRowVector<RowVector256>
     public static uint EqualsBits(RowVector256 a, RowVector256 b) => Vector256.Equals(a._v, b._v).ExtractMostSignificantBits();
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static RowVector256 Exp(RowVector256 v)
-    {
-        Vector256<float> x = Vector256.Min(Vector256.Max(v._v, Vector256.Create(-87.33654f)), Vector256.Create(88.37626f));
-        Vector256<float> k = Vector256.Round(x * Vector256.Create(1.44269504088896341f));
-        Vector256<float> r = Vector256.FusedMultiplyAdd(k, Vector256.Create(-0.693359375f), x);
-        r = Vector256.FusedMultiplyAdd(k, Vector256.Create(2.12194440e-4f), r);
-        Vector256<float> p = Vector256.Create(1.9875691500e-4f);
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.3981999507e-3f));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(8.3334519073e-3f));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(4.1665795894e-2f));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.6666665459e-1f));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(5.0000001201e-1f));
-        p = Vector256.FusedMultiplyAdd(p, r * r, r) + Vector256<float>.One;
-        Vector256<int> scale = (Vector256.ConvertToInt32(k) + Vector256.Create(127)) << 23;
-        return new(p * scale.AsSingle());
-    }
+    public static RowVector256 Exp(RowVector256 v) => new(FloatRows.Exp(v._v));   // x − max ≤ 0 here, as for the row kernels
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static RowVector256 Tanh(RowVector256 v)
