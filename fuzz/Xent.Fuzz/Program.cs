@@ -1,5 +1,6 @@
 using SharpFuzz;
 using Xent.Cli.Npy;
+using Xent.Tests.Cli;
 
 namespace Xent.Fuzz;
 
@@ -71,7 +72,7 @@ internal static class Program
             Require(Same(array, again), "writing and reading back changed the array");
         }
 
-        foreach (Stream stream in new Stream[] { new MemoryStream(file, writable: false), new PipeStream(file) })
+        foreach (Stream stream in new Stream[] { new MemoryStream(file, writable: false), new NpyTestFiles.PipeStream(file) })
         {
             NpyArray? streamed = Load(() => NpyReader.Read(stream, Name));
             Require((streamed is null) == (array is null), $"{stream.GetType().Name} and the span disagree on whether the file loads");
@@ -109,29 +110,4 @@ internal static class Program
     }
 
     private sealed class FuzzFinding(string message) : Exception(message);
-
-    /// <summary>A read-only, non-seekable stream that hands out at most 7 bytes per read, like a slow pipe.</summary>
-    private sealed class PipeStream(byte[] bytes) : Stream
-    {
-        private int _position;
-
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-        public override int Read(byte[] buffer, int offset, int count)
-        {
-            int n = Math.Min(Math.Min(count, 7), bytes.Length - _position);
-            bytes.AsSpan(_position, n).CopyTo(buffer.AsSpan(offset));
-            _position += n;
-            return n;
-        }
-
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-    }
 }
