@@ -363,12 +363,6 @@ internal static unsafe class FloatRows
     /// <summary>Chunk length of <see cref="MaxAndSumExp"/>: 16 KiB of floats, a quarter of L1.</summary>
     private const int LseChunk = 4096;
 
-    /// <summary>16 elements as floats: float loaded, float16 / bfloat16 widened in registers.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> LoadAs<T>(T* x)
-        where T : unmanaged =>
-        typeof(T) == typeof(float) ? Vector512.Load((float*)x) : LowRows.Load(x);
-
     /// <summary>m = max x_i and s = Σ exp(x_i − m), reading the row once, chunk by chunk (AVX-512; float, float16 or
     /// bfloat16). Each chunk's exps are taken against the running max (or, for the first chunk, its first element) in
     /// the same pass as its max; an exp overflows only past e^88, so a chunk whose max is more than 80 above that
@@ -517,10 +511,10 @@ internal static unsafe class FloatRows
                 Sse.Prefetch1(ahead + i + 48);
             }
 
-            Vector512<float> v0 = LoadAs(x + i);
-            Vector512<float> v1 = LoadAs(x + i + 16);
-            Vector512<float> v2 = LoadAs(x + i + 32);
-            Vector512<float> v3 = LoadAs(x + i + 48);
+            Vector512<float> v0 = LowRows.Load(x + i);
+            Vector512<float> v1 = LowRows.Load(x + i + 16);
+            Vector512<float> v2 = LowRows.Load(x + i + 32);
+            Vector512<float> v3 = LowRows.Load(x + i + 48);
             m0 = Avx512F.Max(m0, Avx512F.Max(v0, v2));
             m1 = Avx512F.Max(m1, Avx512F.Max(v1, v3));
             Vector512<float> d0 = v0 - vr, d1 = v1 - vr, d2 = v2 - vr, d3 = v3 - vr;
@@ -558,7 +552,7 @@ internal static unsafe class FloatRows
         acc1 += acc3;
         for (; i <= n - 16; i += 16)
         {
-            Vector512<float> v0 = LoadAs(x + i);
+            Vector512<float> v0 = LowRows.Load(x + i);
             m0 = Avx512F.Max(m0, v0);
             Vector512<float> d0 = v0 - vr;
             Vector512<float> e0 = Exp(d0);

@@ -16,11 +16,16 @@ internal static unsafe class LowRows
     public static bool IsSupported<T>() =>
         HalfVectors.IsVector512Supported && (typeof(T) == typeof(Half) || typeof(T) == typeof(BFloat16));
 
-    /// <summary>16 elements widened to float.</summary>
+    /// <summary>16 elements as floats: float loaded as is, float16 and bfloat16 widened.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> Load<T>(T* source)
         where T : unmanaged
     {
+        if (typeof(T) == typeof(float))
+        {
+            return Vector512.Load((float*)source);
+        }
+
         if (typeof(T) == typeof(Half))
         {
             return HalfVectors.Load((Half*)source);

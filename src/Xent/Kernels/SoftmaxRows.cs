@@ -378,7 +378,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         for (int g = 0; g < lanes; g += 16)
         {
             Vector512<int> tg = Vector512.Load(tl + g);
-            Vector512<float> r = typeof(T) == typeof(float) ? Vector512.Load((float*)src + g) : LowRows.Load(src + g);
+            Vector512<float> r = LowRows.Load(src + g);
             Vector512<float> mv = r, sv = Vector512<float>.Zero, sw = Vector512<float>.Zero;
             Vector512<float> xt = Vector512<float>.Zero;
             T* row = src + g;
@@ -386,7 +386,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
             for (int k = 0; k < c; k++, row += d, ek += lanes)
             {
                 Sse.Prefetch0(row + 64);
-                Vector512<float> v = typeof(T) == typeof(float) ? Vector512.Load((float*)row) : LowRows.Load(row);
+                Vector512<float> v = LowRows.Load(row);
                 mv = Avx512F.Max(mv, v);
                 Vector512<float> dk = v - r;
                 Vector512<float> ev = FloatRows.Exp(dk);
