@@ -375,82 +375,64 @@ internal static unsafe class FloatRows
     {
         m = float.NegativeInfinity;
         s = 0f;
-        if (!Avx512F.IsSupported)
+        if (!Avx512F.IsSupported && typeof(T) != typeof(float))
         {
-            return typeof(T) == typeof(float) && MaxAndSumExpTwoPass((float*)x, n, out m, out s);
+            return false;
         }
 
         for (int start = 0; start < n; start += LseChunk)
         {
             int len = Math.Min(LseChunk, n - start);
             float* ahead = (float*)(x + start + LseChunk);
-            float r = m;
-            if (!float.IsFinite(r))
+            float r, sc, mc;
+            if (!Avx512F.IsSupported)
             {
-                // No finite max yet: the chunk's first element, or its max when that is not finite.
-                r = Elements.ToCompute<T, float>(x[start]);
-                if (!float.IsFinite(r))
-                {
-                    r = ScalarMax(x + start, len);
-                    if (float.IsNegativeInfinity(r))
-                    {
-                        continue;
-                    }
-
-                    if (!float.IsFinite(r))
-                    {
-                        return false;
-                    }
-                }
-            }
-
-            float sc = ExpSumMax(x + start, len, r, null, null, false, ahead, out float mc, out _);
-            if (float.IsNaN(sc) || float.IsPositiveInfinity(mc))
-            {
-                return false;
-            }
-
-            if (mc - r > 80f)
-            {
-                r = mc;
-                sc = ExpSumMax(x + start, len, r, null, null, false, null, out _, out _);
-            }
-
-            float next = MathF.Max(m, mc);
-            s = s * MathF.Exp(m - next) + sc * MathF.Exp(r - next);
-            m = next;
-        }
-
-        return float.IsFinite(m);
-    }
-
-    /// <summary><see cref="MaxAndSumExp"/> without AVX-512: each chunk's max, then its exps against it.</summary>
-    private static bool MaxAndSumExpTwoPass(float* x, int n, out float m, out float s)
-    {
-        m = float.NegativeInfinity;
-        s = 0f;
-        for (int start = 0; start < n; start += LseChunk)
-        {
-            int len = Math.Min(LseChunk, n - start);
-            float mc = Max(x + start, len);
-            if (!float.IsFinite(mc))
-            {
+                // Without AVX-512 (float only): the chunk's max, then its exps against it.
+                r = mc = Max((float*)x + start, len);
                 if (float.IsNegativeInfinity(mc))
                 {
                     continue;
                 }
 
-                return false;
+                sc = float.IsFinite(mc) ? ExpSum((float*)x + start, len, mc, null, ahead) : float.NaN;
+            }
+            else
+            {
+                r = m;
+                if (!float.IsFinite(r))
+                {
+                    // No finite max yet: the chunk's first element, or its max when that is not finite.
+                    r = Elements.ToCompute<T, float>(x[start]);
+                    if (!float.IsFinite(r))
+                    {
+                        r = ScalarMax(x + start, len);
+                        if (float.IsNegativeInfinity(r))
+                        {
+                            continue;
+                        }
+
+                        if (!float.IsFinite(r))
+                        {
+                            return false;
+                        }
+                    }
+                }
+
+                sc = ExpSumMax(x + start, len, r, null, null, false, ahead, out mc, out _);
+                if (mc - r > 80f && float.IsFinite(mc))
+                {
+                    r = mc;
+                    sc = ExpSumMax(x + start, len, r, null, null, false, null, out _, out _);
+                }
             }
 
-            float sc = ExpSum(x + start, len, mc, null, x + start + LseChunk);
-            if (float.IsNaN(sc))
+            if (float.IsNaN(sc) || !float.IsFinite(mc))
             {
-                return false;   // a NaN the bare max let through
+                return false;   // NaN (which a bare max may drop, the sum of exps does not) or +∞
             }
 
             float next = MathF.Max(m, mc);
-            s = s * MathF.Exp(m - next) + sc * MathF.Exp(mc - next);
+            s = s * MathF.Exp(m - next) + sc * MathF.Exp(r - next);
             m = next;
         }
 
