@@ -655,13 +655,11 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         int c = G.C;
         float eps = float.CreateTruncating(Smoothing);
         float* w = (float*)Weight;
-        float loss;
         if (dst == null && eps == 0f)
         {
             // Forward only: chunk by chunk, any length.
             done = FloatRows.MaxAndSumExp(row, c, out float mf, out float sf);
-            float wtf = w == null ? 1f : w[target];
-            return done ? TC.CreateTruncating(wtf * (MathF.Log(sf) - (Elements.ToCompute<T, float>(row[target]) - mf))) : TC.Zero;
+            return done ? TC.CreateTruncating(ClassRowTerms(target, sf, Elements.ToCompute<T, float>(row[target]) - mf, 0f, 0f, out _, out _, out _)) : TC.Zero;
         }
 
         float r = Elements.ToCompute<T, float>(row[0]);
@@ -688,25 +686,11 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         }
 
         float dt = Elements.ToCompute<T, float>(row[target]) - r;
-        float logS = MathF.Log(s);
-        float wt = w == null ? 1f : w[target];
-        loss = wt * (logS - dt);
-        float epsOverC = eps / c;
-        float weightSum = float.CreateTruncating(WeightSum);
-        if (eps != 0f)
-        {
-            loss = (1f - eps) * loss + epsOverC * (weightSum * logS - sumWd);
-        }
-
+        float loss = ClassRowTerms(target, s, dt, sumWd, float.CreateTruncating(gc), out float a, out float b, out float fix);
         if (dst != null)
         {
-            // ∂loss/∂x_c = a·e_c + b·w_c, a = g·A/s, b = −g·ε/C; then the target's −g·(1 − ε)·w_t. b is exactly 0
-            // without smoothing, so an infinite g (a mean over zero total weight) gives ±∞, not NaN.
-            float g = float.CreateTruncating(gc);
-            float a = g * ((1f - eps) * wt + epsOverC * weightSum) / s;
-            float b = eps != 0f ? -(g * epsOverC) : 0f;
             float* bw = eps != 0f ? w : null;
-            float gt = MathF.FusedMultiplyAdd(e[target], a, b * (bw == null ? 1f : bw[target])) - g * (1f - eps) * wt;
+            float gt = MathF.FusedMultiplyAdd(e[target], a, b * (bw == null ? 1f : bw[target])) - fix;
             // Streaming pays for whole float rows and for 16-bit rows of 16 KB or more; short 16-bit rows measured
             // faster with plain stores (bfloat16 16384 × 1000 fwd+bwd, 2 threads: 8.05 → 5.60 ms), long ones slower
             // (4096 × 32000: 26 → 34 ms).
@@ -726,6 +710,30 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         return TC.CreateTruncating(loss);
     }
 
+    /// <summary>A class-target row's loss, from its statistics against a reference r (the max or a logit of the row):
+    /// s = Σ exp(x − r), dt = x_t − r, sumWd = Σ w·(x − r); and its gradient as ∂loss/∂x_c = a·e_c + b·w_c − [c = t]·fix
+    /// with e_c = exp(x_c − r) and g the upstream gradient times the reduction's scale: a = g·A/s, b = −g·ε/C,
+    /// fix = g·(1 − ε)·w_t (the formulas of <see cref="ClassRow"/>). b is exactly 0 without smoothing, so an infinite g
+    /// (a mean over zero total weight) gives ±∞, not NaN.</summary>
+    private readonly float ClassRowTerms(int target, float s, float dt, float sumWd, float g, out float a, out float b, out float fix)
+    {
+        float eps = float.CreateTruncating(Smoothing);
+        float wt = Weight == null ? 1f : ((float*)Weight)[target];
+        float logS = MathF.Log(s);
+        float loss = wt * (logS - dt);
+        float epsOverC = eps / G.C;
+        float weightSum = float.CreateTruncating(WeightSum);
+        if (eps != 0f)
+        {
+            loss = (1f - eps) * loss + epsOverC * (weightSum * logS - sumWd);
+        }
+
+        a = g * ((1f - eps) * wt + epsOverC * weightSum) / s;
+        b = eps != 0f ? -(g * epsOverC) : 0f;
+        fix = g * (1f - eps) * wt;
+        return loss;
+    }
+
     /// <summary>The fused float32 path of <see cref="ClassRow"/>: a max pass, one exp pass that sums (and keeps the exps
     /// in <paramref name="scratch"/> when the row fits), and one pass that writes the gradient.</summary>
     private readonly TC ClassRowFloat(Span<TC> xs, int target, Span<TC> dsts, TC[] scratch, TC gc)
@@ -739,8 +747,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                 float* x = (float*)px;
                 if (FloatRows.MaxAndSumExp(x, c, out float mf, out float sf))
                 {
-                    float wtf = Weight == null ? 1f : ((float*)Weight)[target];
-                    return TC.CreateTruncating(wtf * (MathF.Log(sf) - (x[target] - mf)));
+                    return TC.CreateTruncating(ClassRowTerms(target, sf, x[target] - mf, 0f, 0f, out _, out _, out _));
                 }
             }
         }
@@ -767,22 +774,9 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
 
             float sumWd = eps != 0f ? FloatRows.WeightedSumMinus(x, c, m, w) : 0f;
             float dt = x[target] - m;
-            float logS = MathF.Log(s);
-            float wt = w == null ? 1f : w[target];
-            float loss = wt * (logS - dt);
-            float epsOverC = eps / c;
-            float weightSum = float.CreateTruncating(WeightSum);
-            if (eps != 0f)
-            {
-                loss = (1f - eps) * loss + epsOverC * (weightSum * logS - sumWd);
-            }
-
+            float loss = ClassRowTerms(target, s, dt, sumWd, g, out float a, out float b, out float fix);
             if (dst != null)
             {
-                // ∂loss/∂x_c = a·e_c + b·w_c, a = g·A/s, b = −g·ε/C; then the target's −g·(1 − ε)·w_t.
-                float a = g * ((1f - eps) * wt + epsOverC * weightSum) / s;
-                // b is exactly 0 without smoothing, so an infinite g (a mean over zero total weight) gives ±∞, not NaN.
-                float b = eps != 0f ? -(g * epsOverC) : 0f;
                 float* bw = eps != 0f ? w : null;
                 bool nonTemporal = typeof(T) == typeof(float) && G.Elements * sizeof(float) >= NonTemporalBytes;
                 if (keep)
@@ -795,7 +789,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                 }
 
                 float et = keep ? e[target] : MathF.Exp(dt);
-                dst[target] = MathF.FusedMultiplyAdd(et, a, b * (bw == null ? 1f : bw[target])) - g * (1f - eps) * wt;
+                dst[target] = MathF.FusedMultiplyAdd(et, a, b * (bw == null ? 1f : bw[target])) - fix;
             }
 
             return TC.CreateTruncating(loss);
