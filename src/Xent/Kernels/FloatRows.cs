@@ -476,12 +476,66 @@ internal static unsafe class FloatRows
             return (float)total;
         }
 
+        if (typeof(T) == typeof(Half))
+        {
+            // float16 is first widened without its infinity and NaN case (4 instructions fewer per 16 elements); those
+            // come out finite but at least 65536 in magnitude, beyond every finite half, and a block with one is redone.
+            float s = ExpSumBlock<T, HalfBitsLoad>(x, n, r, e, w, smoothing, ahead, out max, out sumWd, out bool misread);
+            if (!misread)
+            {
+                return s;
+            }
+        }
+
+        return ExpSumBlock<T, ExactLoad>(x, n, r, e, w, smoothing, ahead, out max, out sumWd, out _);
+    }
+
+    /// <summary>How <see cref="ExpSumBlock"/> loads 16 elements: as v, whose values are v·<see cref="Scale"/>.</summary>
+    private interface IRowLoad
+    {
+        static abstract float Scale { get; }
+
+        static abstract Vector512<float> Load<T>(T* source)
+            where T : unmanaged;
+    }
+
+    /// <summary>Every element type, widened exactly (<see cref="LowRows.Load"/>).</summary>
+    private readonly struct ExactLoad : IRowLoad
+    {
+        public static float Scale => 1f;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<float> Load<T>(T* source)
+            where T : unmanaged => LowRows.Load(source);
+    }
+
+    /// <summary>float16 as <see cref="HalfVectors.LoadDownscaled"/> reads it: infinity and NaN come out finite.</summary>
+    private readonly struct HalfBitsLoad : IRowLoad
+    {
+        public static float Scale => HalfVectors.DownscaledToSingle;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<float> Load<T>(T* source)
+            where T : unmanaged => HalfVectors.LoadDownscaled((Half*)source);
+    }
+
+    /// <summary>One block of <see cref="ExpSumMax"/>. Loaded through <see cref="HalfBitsLoad"/>, it also tracks the
+    /// minimum, and <paramref name="misread"/> says that the block holds a float16 infinity or NaN, whose results are then
+    /// wrong: a value at least 65536 in magnitude.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static float ExpSumBlock<T, TLoad>(T* x, int n, float r, float* e, float* w, bool smoothing, float* ahead, out float max, out float sumWd, out bool misread)
+        where T : unmanaged
+        where TLoad : struct, IRowLoad
+    {
         int i = 0;
         Vector512<float> vr = Vector512.Create(r);
         Vector512<float> acc0 = Vector512<float>.Zero, acc1 = Vector512<float>.Zero;
         Vector512<float> acc2 = Vector512<float>.Zero, acc3 = Vector512<float>.Zero;
         Vector512<float> m0 = Vector512.Create(float.NegativeInfinity), m1 = m0;
         Vector512<float> sw = Vector512<float>.Zero;
+        Vector512<float> scale = Vector512.Create(TLoad.Scale), negR = -vr;
+        bool downscaled = typeof(TLoad) == typeof(HalfBitsLoad);
+        Vector512<float> n0 = Vector512.Create(float.PositiveInfinity), n1 = n0;
         // Four exps in flight: measured 15% faster than two (0.29 -> 0.25 ns per float on Zen 4).
         for (; i <= n - 64; i += 64)
         {
@@ -493,13 +547,31 @@ internal static unsafe class FloatRows
                 Sse.Prefetch1(ahead + i + 48);
             }
 
-            Vector512<float> v0 = LowRows.Load(x + i);
-            Vector512<float> v1 = LowRows.Load(x + i + 16);
-            Vector512<float> v2 = LowRows.Load(x + i + 32);
-            Vector512<float> v3 = LowRows.Load(x + i + 48);
+            Vector512<float> v0 = TLoad.Load(x + i);
+            Vector512<float> v1 = TLoad.Load(x + i + 16);
+            Vector512<float> v2 = TLoad.Load(x + i + 32);
+            Vector512<float> v3 = TLoad.Load(x + i + 48);
             m0 = Avx512F.Max(m0, Avx512F.Max(v0, v2));
             m1 = Avx512F.Max(m1, Avx512F.Max(v1, v3));
-            Vector512<float> d0 = v0 - vr, d1 = v1 - vr, d2 = v2 - vr, d3 = v3 - vr;
+            Vector512<float> d0, d1, d2, d3;
+            if (downscaled)
+            {
+                n0 = Avx512F.Min(n0, Avx512F.Min(v0, v2));
+                n1 = Avx512F.Min(n1, Avx512F.Min(v1, v3));
+                // v·2^112 is exact, so this is the widened value minus r, rounded once.
+                d0 = Avx512F.FusedMultiplyAdd(v0, scale, negR);
+                d1 = Avx512F.FusedMultiplyAdd(v1, scale, negR);
+                d2 = Avx512F.FusedMultiplyAdd(v2, scale, negR);
+                d3 = Avx512F.FusedMultiplyAdd(v3, scale, negR);
+            }
+            else
+            {
+                d0 = v0 - vr;
+                d1 = v1 - vr;
+                d2 = v2 - vr;
+                d3 = v3 - vr;
+            }
+
             Vector512<float> e0 = Exp(d0), e1 = Exp(d1), e2 = Exp(d2), e3 = Exp(d3);
             if (e != null)
             {
@@ -534,9 +606,15 @@ internal static unsafe class FloatRows
         acc1 += acc3;
         for (; i <= n - 16; i += 16)
         {
-            Vector512<float> v0 = LowRows.Load(x + i);
+            Vector512<float> v0 = TLoad.Load(x + i);
             m0 = Avx512F.Max(m0, v0);
             Vector512<float> d0 = v0 - vr;
+            if (downscaled)
+            {
+                n0 = Avx512F.Min(n0, v0);
+                d0 = Avx512F.FusedMultiplyAdd(v0, scale, negR);
+            }
+
             Vector512<float> e0 = Exp(d0);
             if (e != null)
             {
@@ -551,6 +629,7 @@ internal static unsafe class FloatRows
             acc0 += e0;
         }
 
+        Vector512<float> tail = Vector512.Create(float.NegativeInfinity);
         if (i < n)
         {
             // The last n mod 16: one more vector through a buffer padded with −∞ (exp 0, never the max).
@@ -563,7 +642,7 @@ internal static unsafe class FloatRows
             }
 
             Vector512<float> v0 = Vector512.Load(buffer);
-            m0 = Avx512F.Max(m0, v0);
+            tail = v0;
             Vector512<float> d0 = v0 - vr;
             Vector512<float> e0 = Exp(d0);
             acc0 += e0;
@@ -593,11 +672,19 @@ internal static unsafe class FloatRows
         }
 
         sumWd = smoothing ? Vector512.Sum(sw) : 0f;
-        // Horizontal max: halves, then quarters, then the last four lanes. A NaN dropped here is still in the sum.
-        Vector512<float> all = Avx512F.Max(m0, m1);
+        // The tail holds values, m0 and m1 what TLoad loaded (exact: downscaled values hold no NaN and no infinity).
+        max = MathF.Max(HorizontalMax(Avx512F.Max(m0, m1)) * TLoad.Scale, HorizontalMax(tail));
+        misread = downscaled && (max >= HalfVectors.InfinityAsSingle || HorizontalMax(-Avx512F.Min(n0, n1)) * TLoad.Scale >= HalfVectors.InfinityAsSingle);
+        return Vector512.Sum(acc0 + acc1);
+    }
+
+    /// <summary>max over the lanes: halves, then quarters, then the last four (the bare vmaxps: a NaN may be dropped,
+    /// and the callers' sums keep it).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float HorizontalMax(Vector512<float> all)
+    {
         Vector256<float> h = Avx.Max(all.GetLower(), all.GetUpper());
         Vector128<float> q = Sse.Max(h.GetLower(), h.GetUpper());
-        max = MathF.Max(MathF.Max(q.GetElement(0), q.GetElement(1)), MathF.Max(q.GetElement(2), q.GetElement(3)));
-        return Vector512.Sum(acc0 + acc1);
+        return MathF.Max(MathF.Max(q.GetElement(0), q.GetElement(1)), MathF.Max(q.GetElement(2), q.GetElement(3)));
     }
 }

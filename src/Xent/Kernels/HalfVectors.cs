@@ -77,6 +77,25 @@ internal static unsafe class HalfVectors
         return Widen(bits << 13, bits.AsUInt32());
     }
 
+    /// <summary>What <see cref="LoadDownscaled"/> returns, times this, is the halves' values: 2^112.</summary>
+    public const float DownscaledToSingle = HalfToSingleScale;
+
+    /// <summary>A half infinity as <see cref="LoadDownscaled"/> reads it, times <see cref="DownscaledToSingle"/>: 2^16,
+    /// and the least magnitude that a NaN takes there. Every finite half is at most 65504.</summary>
+    public const float InfinityAsSingle = 65536f;
+
+    /// <summary>Loads 16 halves as their values times 2^−112 (exact), without <see cref="Load(Half*)"/>'s case for
+    /// infinity and NaN: 4 instructions instead of 7. An infinity or NaN comes out finite and, times 2^112, at least
+    /// <see cref="InfinityAsSingle"/> in magnitude, so a caller that tracks the max and min can tell.</summary>
+    /// <param name="source">The first of 16 halves.</param>
+    /// <returns>The halves' values times 2^−112 (subnormal floats for half subnormals).</returns>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> LoadDownscaled(Half* source)
+    {
+        Vector512<int> bits = Avx512F.ConvertToVector512Int32(Vector256.Load((short*)source));
+        return ((bits << 13).AsUInt32() & Vector512.Create(SignAndShiftedMagnitude)).AsSingle();
+    }
+
     /// <summary>Rounds 16 floats to halves, exactly as the scalar <c>(Half)float</c> cast does.</summary>
     /// <param name="value">The floats.</param>
     /// <returns>The halves' bits, zero-extended in each lane.</returns>
