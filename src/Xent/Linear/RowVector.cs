@@ -36,10 +36,9 @@ internal unsafe interface IRowVector<TSelf>
     /// <summary>The lanes equal to <paramref name="b"/>, as bits (lane 0 in bit 0).</summary>
     static abstract uint EqualsBits(TSelf a, TSelf b);
 
-    /// <summary>eˣ, Cephes' expf: x = n·ln 2 + r with |r| ≤ ln 2 / 2 (ln 2 split in two for an exact product), a
-    /// degree-6 polynomial for eʳ (relative error about 1e-7), times 2ⁿ built in the exponent bits. Inputs are clamped
-    /// to [ln FLT_MIN, 88.376] (no denormal results); NaN stays NaN. Written out rather than calling
-    /// <c>Vector512.Exp</c>, which the JIT does not inline and which then runs its first calls at tier 0.</summary>
+    /// <summary>eˣ: the row kernels' exp (<see cref="Kernels.FloatRows.Exp(System.Runtime.Intrinsics.Vector512{float})"/>),
+    /// within 2 ulp for the x ≤ 0 that the linear loss passes (x − max); NaN stays NaN. Not <c>Vector512.Exp</c>, which
+    /// the JIT does not inline and which runs its first calls at tier 0.</summary>
     static abstract TSelf Exp(TSelf v);
 
     /// <summary>tanh as Eigen's and XLA's odd rational minimax x·P(x²)/Q(x²) of degrees 13/6 on |x| ≤ 7.905 (beyond

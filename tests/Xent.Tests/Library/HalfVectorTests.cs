@@ -118,6 +118,39 @@ public sealed unsafe class HalfVectorTests
     }
 
     /// <summary>All 65536 bit patterns through <c>ToSingle</c>, against <c>(float)Half</c>.</summary>
+    [HalfVectorFact(512)]
+    public void LoadDownscaledIsExactAndMarksInfinityAndNaN()
+    {
+        var halves = new ushort[65536];
+        for (int h = 0; h < halves.Length; h++)
+        {
+            halves[h] = (ushort)h;
+        }
+
+        fixed (ushort* p = halves)
+        {
+            for (int h = 0; h < 65536; h += 16)
+            {
+                Vector512<float> v = HalfVectors.LoadDownscaled((Half*)(p + h));
+                for (int i = 0; i < 16; i++)
+                {
+                    float value = (float)BitConverter.UInt16BitsToHalf((ushort)(h + i));
+                    float read = v[i] * HalfVectors.DownscaledToSingle;
+                    if (float.IsFinite(value))
+                    {
+                        Assert.True(BitConverter.SingleToUInt32Bits(read) == BitConverter.SingleToUInt32Bits(value),
+                            $"0x{h + i:X4} reads as {read:R} (2^112 times {v[i]:R}), the cast gives {value:R}");
+                    }
+                    else
+                    {
+                        Assert.True(float.IsFinite(read) && MathF.Abs(read) >= HalfVectors.InfinityAsSingle,
+                            $"0x{h + i:X4} ({value}) reads as {read:R}: not finite and at least 65536 in magnitude");
+                    }
+                }
+            }
+        }
+    }
+
     private static void CheckWiden(int width)
     {
         int lanes = width / 32;
