@@ -375,20 +375,37 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         //    read once, so the class stride D
         //    (often a power of two, mapping every class to one cache set) costs nothing; each line is prefetched four
         //    groups ahead.
+        //    float16 is read as HalfVectors.LoadDownscaled reads it (2^−112 times its value, without the widening's
+        //    infinity and NaN case): the max, the min and x[t] stay in that scale, x − r is one FMA, and a lane whose
+        //    max or min reaches 65536 in magnitude held an infinity or NaN and goes to the general path.
+        bool downscaled = typeof(T) == typeof(Half);
+        Vector512<float> scale = Vector512.Create(HalfVectors.DownscaledToSingle);
         for (int g = 0; g < lanes; g += 16)
         {
             Vector512<int> tg = Vector512.Load(tl + g);
-            Vector512<float> r = LowRows.Load(src + g);
-            Vector512<float> mv = r, sv = Vector512<float>.Zero, sw = Vector512<float>.Zero;
+            Vector512<float> r0s = downscaled ? HalfVectors.LoadDownscaled((Half*)(src + g)) : LowRows.Load(src + g);
+            Vector512<float> r = downscaled ? r0s * scale : r0s, negR = -r;
+            Vector512<float> mv = r0s, nv = r0s, sv = Vector512<float>.Zero, sw = Vector512<float>.Zero;
             Vector512<float> xt = Vector512<float>.Zero;
             T* row = src + g;
             float* ek = e + g;
             for (int k = 0; k < c; k++, row += d, ek += lanes)
             {
                 Sse.Prefetch0(row + 64);
-                Vector512<float> v = LowRows.Load(row);
+                Vector512<float> v, dk;
+                if (downscaled)
+                {
+                    v = HalfVectors.LoadDownscaled((Half*)row);
+                    nv = Avx512F.Min(nv, v);
+                    dk = Avx512F.FusedMultiplyAdd(v, scale, negR);
+                }
+                else
+                {
+                    v = LowRows.Load(row);
+                    dk = v - r;
+                }
+
                 mv = Avx512F.Max(mv, v);
-                Vector512<float> dk = v - r;
                 Vector512<float> ev = FloatRows.Exp(dk);
                 if (grad)
                 {
@@ -407,7 +424,19 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
             Vector512<float> invalid = Vector512.LessThan(tg, Vector512<int>.Zero).AsSingle();
             // Usable: the sum is not NaN (no NaN logit; the bare vmaxps may drop one, the exps do not), and the max is
             // within 80 of r (false for a +∞ logit, a −∞ class-0 logit, or a NaN max).
-            Vector512<float> fine = Vector512.Equals(sv, sv) & Vector512.LessThanOrEqual(mv - r, Vector512.Create(80f));
+            Vector512<float> fine;
+            if (downscaled)
+            {
+                mv *= scale;
+                xt *= scale;
+                fine = Vector512.LessThan(Vector512.Max(mv, -(nv * scale)), Vector512.Create(HalfVectors.InfinityAsSingle));
+            }
+            else
+            {
+                fine = Vector512<float>.AllBitsSet;
+            }
+
+            fine &= Vector512.Equals(sv, sv) & Vector512.LessThanOrEqual(mv - r, Vector512.Create(80f));
             ok[g / 16] = (fine | invalid).AsInt32() == Vector512<int>.AllBitsSet ? 1 : 0;
             r.Store(r0 + g);
             sv.Store(s + g);

@@ -391,6 +391,13 @@ public sealed class FastPathTests
         (float[] x, long[] t) = Data(c * d, (long)n * c * d, (long)n * d, c);
         x[1 * d + 7] = float.NaN;   // position 7 of sample 0, class 1: that group goes to the general path
         t[7] = 0;
+        // Beside the largest half as the class-0 logit (the reference), an infinity or NaN is less than 80 above it as
+        // float16's fast read sees them (65536 and up): its max check must send these groups to the general path too.
+        (x[0 * d + 23], x[1 * d + 23], t[23]) = (65504f, float.PositiveInfinity, 2);
+        (x[(c + 0) * d + 31], x[(c + 2) * d + 31], t[d + 31]) = (65504f, float.NaN, 1);
+        // −∞ at the target (loss +∞) and elsewhere (smoothing's Σ(x − r) is −∞).
+        (x[1 * d + 35], t[35]) = (float.NegativeInfinity, 1);
+        (x[(c + 2) * d + 36], t[d + 36]) = (float.NegativeInfinity, 0);
         foreach (bool half in new[] { true, false })
         {
             float[] xr = half ? [.. x.Select(v => (float)(Half)v)] : [.. x.Select(v => (float)(BFloat16)v)];
