@@ -37,11 +37,22 @@ internal static unsafe class LowRows
     /// <summary>16 floats rounded to <typeparamref name="T"/>'s bits.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<ushort> Narrow<T>(Vector512<float> value)
-        where T : unmanaged
-    {
-        Vector512<uint> bits = typeof(T) == typeof(Half) ? HalfVectors.ToHalfBits(value) : Elements.BFloat16Bits(value.AsUInt32());
-        return Avx512F.ConvertToVector256UInt16(bits);
-    }
+        where T : unmanaged => Avx512F.ConvertToVector256UInt16(NarrowBits<T>(value));
+
+    /// <summary>16 floats rounded to <typeparamref name="T"/>'s bits, zero-extended in each 32-bit lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<uint> NarrowBits<T>(Vector512<float> value)
+        where T : unmanaged =>
+        typeof(T) == typeof(Half) ? HalfVectors.ToHalfBits(value) : Elements.BFloat16Bits(value.AsUInt32());
+
+    /// <summary>Two sets of 16 floats rounded to <typeparamref name="T"/>'s bits, in order in one vector (one vpermt2w
+    /// joins the even words of both).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<ushort> NarrowPair<T>(Vector512<float> low, Vector512<float> high)
+        where T : unmanaged =>
+        Avx512BW.PermuteVar32x16x2(NarrowBits<T>(low).AsUInt16(), Vector512.Create(
+            (ushort)0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 32, 34, 36, 38, 40, 42, 44, 46, 48, 50, 52, 54, 56, 58, 60, 62),
+            NarrowBits<T>(high).AsUInt16());
 
     /// <summary>dst_i = a·e_i + b·w_i (or + b when <paramref name="w"/> is null), rounded to <typeparamref name="T"/>;
     /// with <paramref name="nonTemporal"/>, stored past the cache (from the first 32-byte boundary on).</summary>

@@ -101,9 +101,14 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         long c = Math.Max(1, G.C);
         _rowsPerBlock = Math.Max(1, BlockElements / c);
         _tileWidth = Math.Clamp(TileElements / c, 1, Math.Max(1, G.D));
-        if (_tileWidth >= 16)
+        if (_tileWidth >= 32)
         {
-            // Whole 16-position vectors, so the vectorized-across-positions kernel leaves no tail inside a tile.
+            // Whole pairs of 16-position vectors, so the vectorized-across-positions kernel leaves no tail inside a tile
+            // and its 16-bit gradient fills whole lines.
+            _tileWidth &= ~31L;
+        }
+        else if (_tileWidth >= 16)
+        {
             _tileWidth &= ~15L;
         }
 
@@ -504,6 +509,12 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                 && (d & 15) == 0 && lanes >= 32;
             int h = (int)((64 - ((nuint)o & 63)) & 63) / sizeof(float);   // floats before the first aligned line
             Vector512<int> shift = Vector512.Create(h) + Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+            // 16-bit: a line holds 32 positions, two groups narrowed into one vector; each aligned line is put together
+            // from two such pairs (one vpermt2w). Half-line (32-byte) streaming stores measured slower than plain ones.
+            bool stream16 = typeof(T) != typeof(float) && G.Elements * sizeof(T) >= NonTemporalBytes && ((nuint)o & 1) == 0
+                && (d & 31) == 0 && (lanes & 31) == 0 && lanes >= 64;
+            int h2 = (int)((64 - ((nuint)o & 63)) & 63) / 2;   // 16-bit elements before the first aligned line
+            Vector512<ushort> shift2 = Vector512.Create((ushort)h2) + Vector512<ushort>.Indices;
             for (int k = 0; k < c; k++)
             {
                 T* row = o + k * d;
@@ -530,6 +541,30 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                     for (int l = h; l < 16; l++)
                     {
                         frow[lanes - 16 + l] = prev.GetElement(l);
+                    }
+
+                    continue;
+                }
+
+                if (stream16)
+                {
+                    ushort* hrow = (ushort*)row;
+                    Vector512<ushort> prev = LowRows.NarrowPair<T>(Gradient(ek, a, bv, dt, tl, 0, kv, wk), Gradient(ek, a, bv, dt, tl, 16, kv, wk));
+                    for (int l = 0; l < h2; l++)
+                    {
+                        hrow[l] = prev.GetElement(l);
+                    }
+
+                    for (int g = 32; g < lanes; g += 32)
+                    {
+                        Vector512<ushort> cur = LowRows.NarrowPair<T>(Gradient(ek, a, bv, dt, tl, g, kv, wk), Gradient(ek, a, bv, dt, tl, g + 16, kv, wk));
+                        Avx512F.StoreAlignedNonTemporal(hrow + g - 32 + h2, Avx512BW.PermuteVar32x16x2(prev, shift2, cur));
+                        prev = cur;
+                    }
+
+                    for (int l = h2; l < 32; l++)
+                    {
+                        hrow[lanes - 32 + l] = prev.GetElement(l);
                     }
 
                     continue;

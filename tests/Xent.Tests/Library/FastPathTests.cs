@@ -536,9 +536,9 @@ public sealed class FastPathTests
         }
     }
 
-    /// <summary>A 16-bit K-dim gradient over 12 MB (past the non-temporal threshold, though 16-bit runs are stored
-    /// plainly: streaming them in 32-byte halves of lines measured slower), at several output alignments, must equal the
-    /// float32 kernel's gradient on the widened values, rounded once.</summary>
+    /// <summary>A 16-bit K-dim gradient over 12 MB is streamed in whole lines, each put together from two pairs of
+    /// narrowed groups: at several output alignments it must equal the float32 kernel's gradient on the widened values,
+    /// rounded once, and write nothing outside the gradient.</summary>
     [Fact]
     public void KDimLargeLowPrecisionGradientIsTheFloatKernelsRoundedOnce()
     {
@@ -551,22 +551,25 @@ public sealed class FastPathTests
             float[] xr = half ? [.. x.Select(v => (float)(Half)v)] : [.. x.Select(v => (float)(BFloat16)v)];
             var gradF = new float[xr.Length];
             Functional.CrossEntropy<float, long>(xr, [n, c, d], t, [n, d], default, Reduction.Sum, labelSmoothing: 0.1, gradInput: gradF);
-            foreach (int offset in new[] { 0, 1, 7, 15 })
+            foreach (int offset in new[] { 0, 1, 7, 15, 16, 29 })
             {
                 float[] grad;
                 if (half)
                 {
-                    var buffer = new Half[xr.Length + 16];
+                    var buffer = new Half[xr.Length + 32];
                     Functional.CrossEntropy<Half, long>([.. xr.Select(v => (Half)v)], [n, c, d], t, [n, d], default, Reduction.Sum,
                         labelSmoothing: 0.1, gradInput: buffer.AsSpan(offset, xr.Length));
                     Assert.True(buffer.AsSpan(0, offset).ToArray().All(v => v == Half.Zero), $"offset {offset}: wrote before the gradient");
+                    Assert.True(buffer.AsSpan(offset + xr.Length).ToArray().All(v => v == Half.Zero), $"offset {offset}: wrote after the gradient");
                     grad = [.. buffer.AsSpan(offset, xr.Length).ToArray().Select(v => (float)v)];
                 }
                 else
                 {
-                    var buffer = new BFloat16[xr.Length + 16];
+                    var buffer = new BFloat16[xr.Length + 32];
                     Functional.CrossEntropy<BFloat16, long>([.. xr.Select(v => (BFloat16)v)], [n, c, d], t, [n, d], default, Reduction.Sum,
                         labelSmoothing: 0.1, gradInput: buffer.AsSpan(offset, xr.Length));
+                    Assert.True(buffer.AsSpan(0, offset).ToArray().All(v => v == default) && buffer.AsSpan(offset + xr.Length).ToArray().All(v => v == default),
+                        $"offset {offset}: wrote outside the gradient");
                     grad = [.. buffer.AsSpan(offset, xr.Length).ToArray().Select(v => (float)v)];
                 }
 
