@@ -1,6 +1,8 @@
 using System.Buffers;
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Xent.Kernels;
 
@@ -274,13 +276,46 @@ internal static unsafe class LossDriver
 
     /// <summary>The pre-pass: checks every target (ignore_index first, then bounds, as LossNLL.cpp) and sums the
     /// weights of the non-ignored ones in double, before any parallel work or output.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static double TotalWeight<TTarget, TC>(TTarget* target, long count, int classes, long ignoreIndex, TC* weight)
         where TTarget : unmanaged, IBinaryInteger<TTarget>
         where TC : unmanaged, IFloatingPointIeee754<TC>
     {
         double total = 0;
         long valid = 0;
-        for (long p = 0; p < count; p++)
+        long p = 0;
+        if (typeof(TTarget) == typeof(long) && (weight == null || typeof(TC) == typeof(float)) && Avx512F.IsSupported)
+        {
+            // int64 targets 8 at a time (the K-dim layouts have millions, and this pass runs before the threads start):
+            // the count, or Σ w[t] in double lanes; a block with a target out of bounds stops here, for the scalar loop
+            // to report the first one.
+            Vector512<long> ignore = Vector512.Create(ignoreIndex), counts = Vector512<long>.Zero;
+            Vector512<ulong> bound = Vector512.Create((ulong)classes);
+            Vector512<double> sums = Vector512<double>.Zero;
+            for (; p <= count - 8; p += 8)
+            {
+                Vector512<long> t = Vector512.Load((long*)target + p);
+                Vector512<long> live = ~Vector512.Equals(t, ignore);
+                if ((live & Vector512.GreaterThanOrEqual(t.AsUInt64(), bound).AsInt64()) != Vector512<long>.Zero)
+                {
+                    break;
+                }
+
+                counts -= live;
+                if (weight != null)
+                {
+                    // Ignored lanes read w[0] and are dropped.
+                    Vector256<int> index = Avx512F.ConvertToVector256Int32(t & live);
+                    Vector512<double> wv = Avx512F.ConvertToVector512Double(Avx2.GatherVector256((float*)weight, index, 4));
+                    sums += wv & live.AsDouble();
+                }
+            }
+
+            valid = Vector512.Sum(counts);
+            total = Vector512.Sum(sums);
+        }
+
+        for (; p < count; p++)
         {
             long t = long.CreateTruncating(target[p]);
             if (t == ignoreIndex)
