@@ -392,6 +392,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
             Vector512<float> r = downscaled ? r0s * scale : r0s, negR = -r;
             Vector512<float> mv = r0s, nv = r0s, sv = Vector512<float>.Zero, sw = Vector512<float>.Zero;
             Vector512<float> xt = Vector512<float>.Zero;
+            Vector512<float> live = Vector512.GreaterThanOrEqual(tg, Vector512<int>.Zero).AsSingle();
             T* row = src + g;
             float* ek = e + g;
             for (int k = 0; k < c; k++, row += d, ek += lanes)
@@ -414,7 +415,8 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                 Vector512<float> ev = FloatRows.Exp(dk);
                 if (grad)
                 {
-                    ev.Store(ek);
+                    // Zero where ignored (an ignored position's exp may be NaN or ∞), so the gradient needs no mask.
+                    (ev & live).Store(ek);
                 }
 
                 sv += ev;
@@ -502,6 +504,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         if (grad)
         {
             bool weightedB = w != null && eps != 0f;
+            bool smoothed = eps != 0f;
             // Non-temporal stores need 64-byte-aligned lines, which the runs rarely start on (.NET arrays are 16 bytes
             // into a line or so); the runs all share one misalignment when D is a multiple of 16, so each aligned line
             // is put together from two computed groups (one vpermt2d) and the run's partial lines are stored plainly.
@@ -525,7 +528,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                 {
                     // Groups that go to the general path are computed too: their positions are rewritten after this.
                     float* frow = (float*)row;
-                    Vector512<float> prev = Gradient(ek, a, bv, dt, tl, 0, kv, wk);
+                    Vector512<float> prev = Gradient(smoothed, ek, a, bv, dt, tl, 0, kv, wk);
                     for (int l = 0; l < h; l++)
                     {
                         frow[l] = prev.GetElement(l);
@@ -533,7 +536,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
 
                     for (int g = 16; g < lanes; g += 16)
                     {
-                        Vector512<float> cur = Gradient(ek, a, bv, dt, tl, g, kv, wk);
+                        Vector512<float> cur = Gradient(smoothed, ek, a, bv, dt, tl, g, kv, wk);
                         Avx512F.StoreAlignedNonTemporal(frow + g - 16 + h, Avx512F.PermuteVar16x32x2(prev, shift, cur));
                         prev = cur;
                     }
@@ -549,7 +552,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                 if (stream16)
                 {
                     ushort* hrow = (ushort*)row;
-                    Vector512<ushort> prev = LowRows.NarrowPair<T>(Gradient(ek, a, bv, dt, tl, 0, kv, wk), Gradient(ek, a, bv, dt, tl, 16, kv, wk));
+                    Vector512<ushort> prev = LowRows.NarrowPair<T>(Gradient(smoothed, ek, a, bv, dt, tl, 0, kv, wk), Gradient(smoothed, ek, a, bv, dt, tl, 16, kv, wk));
                     for (int l = 0; l < h2; l++)
                     {
                         hrow[l] = prev.GetElement(l);
@@ -557,7 +560,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
 
                     for (int g = 32; g < lanes; g += 32)
                     {
-                        Vector512<ushort> cur = LowRows.NarrowPair<T>(Gradient(ek, a, bv, dt, tl, g, kv, wk), Gradient(ek, a, bv, dt, tl, g + 16, kv, wk));
+                        Vector512<ushort> cur = LowRows.NarrowPair<T>(Gradient(smoothed, ek, a, bv, dt, tl, g, kv, wk), Gradient(smoothed, ek, a, bv, dt, tl, g + 16, kv, wk));
                         Avx512F.StoreAlignedNonTemporal(hrow + g - 32 + h2, Avx512BW.PermuteVar32x16x2(prev, shift2, cur));
                         prev = cur;
                     }
@@ -577,7 +580,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                         continue;
                     }
 
-                    Vector512<float> r = Gradient(ek, a, bv, dt, tl, g, kv, wk);
+                    Vector512<float> r = Gradient(smoothed, ek, a, bv, dt, tl, g, kv, wk);
                     if (typeof(T) != typeof(float))
                     {
                         LowRows.Narrow<T>(r).Store((ushort*)(row + g));
@@ -593,15 +596,15 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         return partial;
     }
 
-    /// <summary>∂loss/∂x_k for the 16 positions from g: a·e_k + b·w_k − [k = t]·fix (fix kept in the dt slot), zero
-    /// where ignored — an ignored position's exps may be NaN or ∞.</summary>
+    /// <summary>∂loss/∂x_k for the 16 positions from g: a·e_k + b·w_k − [k = t]·fix (fix kept in the dt slot; b is 0
+    /// without smoothing). Zero where ignored: e_k, a and b are 0 there and t is −1.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Gradient(float* ek, float* a, float* bv, float* fix, int* tl, int g, Vector512<int> kv, Vector512<float> wk)
+    private static Vector512<float> Gradient(bool smoothed, float* ek, float* a, float* bv, float* fix, int* tl, int g, Vector512<int> kv, Vector512<float> wk)
     {
-        Vector512<float> r = Avx512F.FusedMultiplyAdd(Vector512.Load(ek + g), Vector512.Load(a + g), Vector512.Load(bv + g) * wk);
-        Vector512<int> tg = Vector512.Load(tl + g);
-        r -= Vector512.ConditionalSelect(Vector512.Equals(tg, kv).AsSingle(), Vector512.Load(fix + g), Vector512<float>.Zero);
-        return Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(tg, Vector512<int>.Zero).AsSingle(), r, Vector512<float>.Zero);
+        Vector512<float> r = smoothed
+            ? Avx512F.FusedMultiplyAdd(Vector512.Load(ek + g), Vector512.Load(a + g), Vector512.Load(bv + g) * wk)
+            : Vector512.Load(ek + g) * Vector512.Load(a + g);
+        return r - Vector512.ConditionalSelect(Vector512.Equals(Vector512.Load(tl + g), kv).AsSingle(), Vector512.Load(fix + g), Vector512<float>.Zero);
     }
 
     private double Positions(long n, long j0, int width, TC[] xs, TC[]? ts, TC[]? gs, TC[] tmp, TC[] tmp2)
