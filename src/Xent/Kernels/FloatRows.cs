@@ -340,13 +340,145 @@ internal static unsafe class FloatRows
         return sud;
     }
 
-    /// <summary>dst_i = a·e_i − g·u_i with u_i = w_i·((1 − ε)·t_i + ε/C): the gradient for probability targets.</summary>
+    /// <summary>Probability targets in one read of the row (AVX-512): s = Σ exp(x_i − r), with <paramref name="e"/>
+    /// e_i = exp(x_i − r) too, max x_i, q = Σ u_i and ud = Σ u_i·(x_i − r), u_i = w_i·((1 − ε)·t_i + ε/C) (w_i = 1 when
+    /// <paramref name="w"/> is null). As for <see cref="ExpSumMax"/>, r is a logit of the row and callers compare the max
+    /// with it; long rows are summed in blocks added in double.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void ProbabilityGradient(float* e, float* t, int n, float a, float g, float* w, float keep, float add, float* dst)
+    public static float ProbabilityStats(float* x, float* t, int n, float r, float* w, float keep, float add, float* e,
+        out float max, out float q, out float ud)
+    {
+        if (n > SumBlock)
+        {
+            double total = 0, totalQ = 0, totalUd = 0;
+            max = float.NegativeInfinity;
+            for (int start = 0; start < n; start += SumBlock)
+            {
+                total += ProbabilityStats(x + start, t + start, Math.Min(SumBlock, n - start), r, w == null ? null : w + start,
+                    keep, add, e == null ? null : e + start, out float mb, out float qb, out float udb);
+                totalQ += qb;
+                totalUd += udb;
+                max = MathF.Max(max, mb);
+            }
+
+            q = (float)totalQ;
+            ud = (float)totalUd;
+            return (float)total;
+        }
+
+        Vector512<float> vr = Vector512.Create(r), vk = Vector512.Create(keep), va = Vector512.Create(add);
+        Vector512<float> s0 = Vector512<float>.Zero, s1 = s0, q0 = s0, q1 = s0, ud0 = s0, ud1 = s0;
+        Vector512<float> m0 = Vector512.Create(float.NegativeInfinity), m1 = m0;
+        int i = 0;
+        for (; i <= n - 32; i += 32)
+        {
+            // What comes next (the next block, or the next row where rows lie one after another) into L2.
+            Sse.Prefetch1(x + n + i);
+            Sse.Prefetch1(x + n + i + 16);
+            Sse.Prefetch1(t + n + i);
+            Sse.Prefetch1(t + n + i + 16);
+            Vector512<float> x0 = Vector512.Load(x + i), x1 = Vector512.Load(x + i + 16);
+            m0 = Avx512F.Max(m0, x0);
+            m1 = Avx512F.Max(m1, x1);
+            Vector512<float> d0 = x0 - vr, d1 = x1 - vr;
+            Vector512<float> e0 = Exp(d0), e1 = Exp(d1);
+            if (e != null)
+            {
+                e0.Store(e + i);
+                e1.Store(e + i + 16);
+            }
+
+            Vector512<float> u0 = Avx512F.FusedMultiplyAdd(Vector512.Load(t + i), vk, va);
+            Vector512<float> u1 = Avx512F.FusedMultiplyAdd(Vector512.Load(t + i + 16), vk, va);
+            if (w != null)
+            {
+                u0 *= Vector512.Load(w + i);
+                u1 *= Vector512.Load(w + i + 16);
+            }
+
+            s0 += e0;
+            s1 += e1;
+            q0 += u0;
+            q1 += u1;
+            ud0 = Avx512F.FusedMultiplyAdd(u0, d0, ud0);
+            ud1 = Avx512F.FusedMultiplyAdd(u1, d1, ud1);
+        }
+
+        // The rest, 16 at a time; the last vector may start before i (n ≥ 16), its lanes already done kept out of the
+        // sums, or, in a row shorter than 16, is read through a buffer.
+        float* buffer = stackalloc float[48];
+        for (; i < n; i += 16)
+        {
+            int at = Math.Min(i, n - 16);
+            float* xs = x + at, ts = t + at, ws = w == null ? null : w + at;
+            if (at < 0)
+            {
+                at = 0;
+                new Span<float>(buffer, 48).Fill(r);
+                new ReadOnlySpan<float>(x, n).CopyTo(new Span<float>(buffer, 16));
+                new Span<float>(buffer + 16, 32).Clear();
+                new ReadOnlySpan<float>(t, n).CopyTo(new Span<float>(buffer + 16, 16));
+                if (w != null)
+                {
+                    new ReadOnlySpan<float>(w, n).CopyTo(new Span<float>(buffer + 32, 16));
+                }
+
+                xs = buffer;
+                ts = buffer + 16;
+                ws = w == null ? null : buffer + 32;
+            }
+
+            // Lanes from i − at on are new; a short row's lanes past n are not.
+            Vector512<int> lane = Vector512<int>.Indices;
+            Vector512<float> fresh = (Vector512.GreaterThanOrEqual(lane, Vector512.Create(i - at)) & Vector512.LessThan(lane, Vector512.Create(n - at))).AsSingle();
+            Vector512<float> x0 = Vector512.Load(xs);
+            m0 = Avx512F.Max(m0, Vector512.ConditionalSelect(fresh, x0, Vector512.Create(float.NegativeInfinity)));
+            Vector512<float> d0 = x0 - vr;
+            Vector512<float> e0 = Exp(d0);
+            Vector512<float> u0 = Avx512F.FusedMultiplyAdd(Vector512.Load(ts), vk, va);
+            if (ws != null)
+            {
+                u0 *= Vector512.Load(ws);
+            }
+
+            if (e != null)
+            {
+                if (xs == buffer)
+                {
+                    e0.Store(buffer);
+                    new ReadOnlySpan<float>(buffer, n).CopyTo(new Span<float>(e, n));
+                }
+                else
+                {
+                    e0.Store(e + at);
+                }
+            }
+
+            s0 += e0 & fresh;
+            q0 += u0 & fresh;
+            ud0 += (u0 * d0) & fresh;
+        }
+
+        max = HorizontalMax(Avx512F.Max(m0, m1));
+        q = Vector512.Sum(q0 + q1);
+        ud = Vector512.Sum(ud0 + ud1);
+        return Vector512.Sum(s0 + s1);
+    }
+
+    /// <summary>dst_i = a·e_i − g·u_i with u_i = w_i·((1 − ε)·t_i + ε/C): the gradient for probability targets; with
+    /// <paramref name="nonTemporal"/> (AVX-512), stored past the cache from the first 64-byte boundary on.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void ProbabilityGradient(float* e, float* t, int n, float a, float g, float* w, float keep, float add, float* dst, bool nonTemporal)
     {
         int i = 0;
         if (Vector512.IsHardwareAccelerated)
         {
+            nonTemporal &= Avx512F.IsSupported && ((nuint)dst & 3) == 0;
+            for (; nonTemporal && i < n && ((nuint)(dst + i) & 63) != 0; i++)
+            {
+                dst[i] = e[i] * a - (t[i] * keep + add) * (w == null ? 1f : w[i]) * g;
+            }
+
             Vector512<float> va = Vector512.Create(a), vg = Vector512.Create(g), vk = Vector512.Create(keep), vadd = Vector512.Create(add);
             for (; i <= n - 16; i += 16)
             {
@@ -356,7 +488,15 @@ internal static unsafe class FloatRows
                     u *= Vector512.Load(w + i);
                 }
 
-                (Vector512.Load(e + i) * va - u * vg).Store(dst + i);
+                Vector512<float> r = Vector512.Load(e + i) * va - u * vg;
+                if (nonTemporal)
+                {
+                    Avx512F.StoreAlignedNonTemporal(dst + i, r);
+                }
+                else
+                {
+                    r.Store(dst + i);
+                }
             }
         }
 

@@ -910,12 +910,15 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         return loss;
     }
 
-    /// <summary>The fused float32 path of <see cref="ProbabilityRow"/>: max, exp-and-sum into the scratch row, the two
-    /// target sums, and one gradient write; u = w·t' is recomputed on the fly rather than stored.</summary>
+    /// <summary>The fused float32 path of <see cref="ProbabilityRow"/>: on AVX-512 one read of the row and its targets
+    /// (exps against the first logit, kept in the scratch row, with the max and the two target sums; redone against
+    /// the max when that is more than 80 above it), otherwise the max, the target sums and the exps in turn; then one
+    /// gradient write. u = w·t' is recomputed on the fly rather than stored. Rows with a NaN or infinite logit take
+    /// <see cref="ProbabilityRow"/>.</summary>
     private readonly TC ProbabilityRowFloat(Span<TC> xs, Span<TC> ts, Span<TC> dsts, TC[] scratch, TC[] scratch2, TC gc)
     {
         int c = G.C;
-        float m = float.CreateTruncating(TensorPrimitives.Max<TC>(xs));
+        float m = Avx512F.IsSupported ? float.CreateTruncating(xs[0]) : float.CreateTruncating(TensorPrimitives.Max<TC>(xs));
         if (!float.IsFinite(m))
         {
             return ProbabilityRow(xs, ts, dsts.IsEmpty ? scratch.AsSpan(0, c) : dsts, scratch2.AsSpan(0, c), !dsts.IsEmpty, gc);
@@ -931,12 +934,41 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         fixed (TC* ps = scratch)
         {
             float* x = (float*)px, t = (float*)pt, dst = (float*)pd, e = (float*)ps, w = (float*)Weight;
-            float ud = FloatRows.TargetSums(x, t, c, m, w, keep, add, out float q);
-            float s = FloatRows.ExpSum(x, c, m, dst != null ? e : null);
+            float s = 0f, q = float.NaN, ud = 0f;
+            if (Avx512F.IsSupported)
+            {
+                s = FloatRows.ProbabilityStats(x, t, c, m, w, keep, add, dst != null ? e : null, out float max, out q, out ud);
+                if (float.IsNaN(s) || !float.IsFinite(max))
+                {
+                    return ProbabilityRow(xs, ts, dsts.IsEmpty ? scratch.AsSpan(0, c) : dsts, scratch2.AsSpan(0, c), !dsts.IsEmpty, gc);
+                }
+
+                if (max - m > 80f)
+                {
+                    m = max;
+                    s = FloatRows.ProbabilityStats(x, t, c, m, w, keep, add, dst != null ? e : null, out _, out q, out ud);
+                }
+                else if (!float.IsFinite(q))
+                {
+                    // An infinite target weight: u·(x − r) is then ∞·0 at the reference, so take the max as the
+                    // reference, as PyTorch's log-softmax does.
+                    m = float.CreateTruncating(TensorPrimitives.Max<TC>(xs));
+                }
+            }
+
+            if (!float.IsFinite(q))
+            {
+                ud = FloatRows.TargetSums(x, t, c, m, w, keep, add, out q);
+                s = FloatRows.ExpSum(x, c, m, dst != null ? e : null);
+            }
+
             float loss = q * MathF.Log(s) - ud;
             if (dst != null)
             {
-                FloatRows.ProbabilityGradient(e, t, c, g * q / s, g, w, keep, add, dst);
+                // Streamed past the cache when it is the output itself (float32 rows, not a scratch row to narrow or
+                // scatter) and the whole gradient is large, as for class targets.
+                bool stream = typeof(T) == typeof(TC) && G.D == 1 && G.Elements * sizeof(float) >= NonTemporalBytes;
+                FloatRows.ProbabilityGradient(e, t, c, g * q / s, g, w, keep, add, dst, stream);
             }
 
             return TC.CreateTruncating(loss);

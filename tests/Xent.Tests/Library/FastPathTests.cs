@@ -165,9 +165,18 @@ public sealed class FastPathTests
         Assert.True(allocated < 100, $"{allocated} bytes allocated by 60 calls");
     }
 
+    /// <summary>Probability targets (one read of the row and its targets on AVX-512, exps against the first logit) and
+    /// log-softmax against float64: every remainder of 16 and 32 up to 48 classes, rows past the 16384-term blocks, and a
+    /// row whose logits lie more than 80 above its first (redone against the max) or below it.</summary>
     [Theory]
     [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(15)]
+    [InlineData(16)]
     [InlineData(17)]
+    [InlineData(31)]
+    [InlineData(33)]
+    [InlineData(47)]
     [InlineData(130)]
     [InlineData(40_000)]
     public void ProbabilityTargetsAndLogSoftmaxMatchFloat64(int classes)
@@ -180,6 +189,12 @@ public sealed class FastPathTests
         {
             x[i] = (float)(rnd.NextDouble() * 10 - 5);
             p[i] = (float)rnd.NextDouble();
+        }
+
+        if (classes > 1)
+        {
+            x[classes + classes - 1] = x[classes] + 100f;   // row 1: its last logit 100 above its first
+            x[2 * classes] -= 100f;                          // row 2: its first logit 100 below the rest
         }
 
         float[] w = [.. Enumerable.Range(0, classes).Select(i => 0.5f + (i % 3))];
@@ -202,6 +217,48 @@ public sealed class FastPathTests
         Functional.LogSoftmax<float>(x, [n, classes], 1, logpF);
         Functional.LogSoftmax<double>(xd, [n, classes], 1, logpD);
         for (int i = 0; i < x.Length; i++) AssertClose(logpD[i], logpF[i], 2e-6, $"logp[{i}]");
+    }
+
+    /// <summary>A probability-target gradient of 12 MB or more is streamed past the cache from the first 64-byte
+    /// boundary on: at any output alignment it must agree with float64, bit for bit across alignments, and write
+    /// nothing outside the gradient.</summary>
+    [Fact]
+    public void StreamedProbabilityGradientIsTheSameAtEveryAlignment()
+    {
+        const int n = 3, c = 1 << 20;   // 12.6 MB of float gradient
+        var rnd = new Random(5);
+        var x = new float[n * c];
+        var p = new float[n * c];
+        for (int i = 0; i < x.Length; i++)
+        {
+            x[i] = (float)(rnd.NextDouble() * 8 - 4);
+            p[i] = (float)rnd.NextDouble() / c;
+        }
+
+        var gradD = new double[x.Length];
+        var lossD = new double[1];
+        Functional.CrossEntropy<double>([.. x.Select(v => (double)v)], [n, c], [.. p.Select(v => (double)v)], lossD, Reduction.Mean,
+            default, 0.1, gradD);
+        float[]? first = null;
+        foreach (int offset in new[] { 0, 1, 5, 15 })
+        {
+            var buffer = new float[x.Length + 16];
+            var loss = new float[1];
+            Functional.CrossEntropy<float>(x, [n, c], p, loss, Reduction.Mean, default, 0.1, buffer.AsSpan(offset, x.Length));
+            Assert.True(buffer.AsSpan(0, offset).ToArray().All(v => v == 0f) && buffer.AsSpan(offset + x.Length).ToArray().All(v => v == 0f),
+                $"offset {offset}: wrote outside the gradient");
+            float[] grad = buffer.AsSpan(offset, x.Length).ToArray();
+            AssertClose(lossD[0], loss[0], 2e-5, $"offset {offset}: loss");
+            if (first is null)
+            {
+                first = grad;
+                for (int i = 0; i < grad.Length; i++) AssertClose(gradD[i], grad[i], 2e-5, $"grad[{i}]");
+            }
+            else
+            {
+                Assert.True(first.AsSpan().SequenceEqual(grad), $"offset {offset}: the gradient differs from offset 0's");
+            }
+        }
     }
 
     [Theory]
