@@ -303,30 +303,44 @@ internal static unsafe class FloatRows
     }
 
     /// <summary>For probability targets: q = Σ u_i and Σ u_i·(x_i − m) with u_i = w_i·((1 − ε)·t_i + ε/C)
-    /// (w_i = 1 when <paramref name="w"/> is null).</summary>
+    /// (w_i = 1 when <paramref name="w"/> is null), 8 lanes at a time, long rows in blocks added in double. Without
+    /// AVX-512, and for infinite targets; <see cref="ProbabilityStats"/> is the one-read path.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float TargetSums(float* x, float* t, int n, float m, float* w, float keep, float add, out float q)
     {
+        if (n > SumBlock)
+        {
+            double totalQ = 0, totalUd = 0;
+            for (int start = 0; start < n; start += SumBlock)
+            {
+                totalUd += TargetSums(x + start, t + start, Math.Min(SumBlock, n - start), m, w == null ? null : w + start, keep, add, out float qb);
+                totalQ += qb;
+            }
+
+            q = (float)totalQ;
+            return (float)totalUd;
+        }
+
         int i = 0;
         float sq = 0, sud = 0;
-        if (Vector512.IsHardwareAccelerated)
+        if (Vector256.IsHardwareAccelerated)
         {
-            Vector512<float> vm = Vector512.Create(m), vk = Vector512.Create(keep), va = Vector512.Create(add);
-            Vector512<float> accQ = Vector512<float>.Zero, accUd = Vector512<float>.Zero;
-            for (; i <= n - 16; i += 16)
+            Vector256<float> vm = Vector256.Create(m), vk = Vector256.Create(keep), va = Vector256.Create(add);
+            Vector256<float> accQ = Vector256<float>.Zero, accUd = Vector256<float>.Zero;
+            for (; i <= n - 8; i += 8)
             {
-                Vector512<float> u = Vector512.Load(t + i) * vk + va;
+                Vector256<float> u = Vector256.Load(t + i) * vk + va;
                 if (w != null)
                 {
-                    u *= Vector512.Load(w + i);
+                    u *= Vector256.Load(w + i);
                 }
 
                 accQ += u;
-                accUd += u * (Vector512.Load(x + i) - vm);
+                accUd += u * (Vector256.Load(x + i) - vm);
             }
 
-            sq = Vector512.Sum(accQ);
-            sud = Vector512.Sum(accUd);
+            sq = Vector256.Sum(accQ);
+            sud = Vector256.Sum(accUd);
         }
 
         for (; i < n; i++)
