@@ -166,18 +166,11 @@ public sealed class FastPathTests
     }
 
     /// <summary>Probability targets (one read of the row and its targets on AVX-512, exps against the first logit) and
-    /// log-softmax against float64: every remainder of 16 and 32 up to 48 classes, rows past the 16384-term blocks, and a
-    /// row whose logits lie more than 80 above its first (redone against the max) or below it.</summary>
+    /// log-softmax against float64: every class count 1…130 (every remainder of 16 and 32), rows past the 16384-term
+    /// blocks, and in each a row whose logits lie more than 80 above its first (redone against the max) and one whose
+    /// first lies 100 below the rest.</summary>
     [Theory]
-    [InlineData(1)]
-    [InlineData(2)]
-    [InlineData(15)]
-    [InlineData(16)]
-    [InlineData(17)]
-    [InlineData(31)]
-    [InlineData(33)]
-    [InlineData(47)]
-    [InlineData(130)]
+    [MemberData(nameof(ClassCounts))]
     [InlineData(40_000)]
     public void ProbabilityTargetsAndLogSoftmaxMatchFloat64(int classes)
     {
