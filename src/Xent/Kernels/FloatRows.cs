@@ -769,38 +769,18 @@ internal static unsafe class FloatRows
 
         acc0 += acc2;
         acc1 += acc3;
-        for (; i <= n - 16; i += 16)
-        {
-            Vector512<float> v0 = TLoad.Load(x + i);
-            m0 = Avx512F.Max(m0, v0);
-            Vector512<float> d0 = v0 - vr;
-            if (downscaled)
-            {
-                n0 = Avx512F.Min(n0, v0);
-                d0 = Avx512F.FusedMultiplyAdd(v0, scale, negR);
-            }
-
-            Vector512<float> e0 = Exp(d0);
-            if (e != null)
-            {
-                e0.Store(e + i);
-            }
-
-            if (smoothing)
-            {
-                sw = w == null ? sw + d0 : Avx512F.FusedMultiplyAdd(d0, Vector512.Load(w + i), sw);
-            }
-
-            acc0 += e0;
-        }
-
         Vector512<float> tail = Vector512.Create(float.NegativeInfinity);
-        if (i < n && n >= 16)
+        for (; i < n && n >= 16; i += 16)
         {
             // The last n mod 16: the last 16 elements again, the lanes already done kept out of the sums (their exps
             // are stored a second time, the same bits; the max does not mind them).
-            Vector512<float> fresh = Vector512.GreaterThanOrEqual(Vector512<int>.Indices, Vector512.Create(16 - (n - i))).AsSingle();
-            i = n - 16;
+            Vector512<float> fresh = Vector512<float>.AllBitsSet;
+            if (i > n - 16)
+            {
+                fresh = Vector512.GreaterThanOrEqual(Vector512<int>.Indices, Vector512.Create(i - (n - 16))).AsSingle();
+                i = n - 16;
+            }
+
             Vector512<float> v0 = TLoad.Load(x + i);
             m0 = Avx512F.Max(m0, v0);
             Vector512<float> d0 = v0 - vr;
@@ -818,12 +798,13 @@ internal static unsafe class FloatRows
 
             if (smoothing)
             {
-                sw += (w == null ? d0 : d0 * Vector512.Load(w + i)) & fresh;
+                sw = Vector512.ConditionalSelect(fresh, w == null ? sw + d0 : Avx512F.FusedMultiplyAdd(d0, Vector512.Load(w + i), sw), sw);
             }
 
             acc0 += e0 & fresh;
         }
-        else if (i < n)
+
+        if (i < n)
         {
             // Fewer than 16 in all: one vector through a buffer padded with −∞ (exp 0, never the max).
             int rest = n - i;

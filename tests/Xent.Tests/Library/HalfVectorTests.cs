@@ -3,11 +3,11 @@ using Xent.Kernels;
 
 namespace Xent.Tests.Library;
 
-/// <summary>A fact that runs only where <see cref="HalfVectors"/> has the given width: skipped, with the reason, on
-/// hardware without the instruction set.</summary>
-public sealed class HalfVectorFactAttribute : FactAttribute
+/// <summary>A fact that runs only where the kernels' vectors of the given width do (<see cref="HalfVectors"/>' widths:
+/// 512 needs AVX-512 F, BW and DQ, 256 needs AVX2 and FMA): skipped, with the reason, on hardware without them.</summary>
+public sealed class VectorWidthFactAttribute : FactAttribute
 {
-    public HalfVectorFactAttribute(int width)
+    public VectorWidthFactAttribute(int width)
     {
         if (width == 512 && !HalfVectors.IsVector512Supported)
         {
@@ -24,28 +24,28 @@ public sealed class HalfVectorFactAttribute : FactAttribute
 /// float at or next to a rounding boundary, every NaN, and a few million random floats, at both widths.</summary>
 public sealed unsafe class HalfVectorTests
 {
-    [HalfVectorFact(512)]
+    [VectorWidthFact(512)]
     public void Widen512IsTheCastForEveryHalf() => CheckWiden(512);
 
-    [HalfVectorFact(256)]
+    [VectorWidthFact(256)]
     public void Widen256IsTheCastForEveryHalf() => CheckWiden(256);
 
-    [HalfVectorFact(512)]
+    [VectorWidthFact(512)]
     public void Narrow512IsTheCastAtEveryRoundingBoundary() => CheckNarrow(512, RoundingBoundaries());
 
-    [HalfVectorFact(256)]
+    [VectorWidthFact(256)]
     public void Narrow256IsTheCastAtEveryRoundingBoundary() => CheckNarrow(256, RoundingBoundaries());
 
-    [HalfVectorFact(512)]
+    [VectorWidthFact(512)]
     public void Narrow512IsTheCastForSpecialValuesAndEveryNaN() => CheckNarrow(512, SpecialValues());
 
-    [HalfVectorFact(256)]
+    [VectorWidthFact(256)]
     public void Narrow256IsTheCastForSpecialValuesAndEveryNaN() => CheckNarrow(256, SpecialValues());
 
-    [HalfVectorFact(512)]
+    [VectorWidthFact(512)]
     public void Narrow512IsTheCastOnRandomFloats() => CheckNarrow(512, RandomFloats(512));
 
-    [HalfVectorFact(256)]
+    [VectorWidthFact(256)]
     public void Narrow256IsTheCastOnRandomFloats() => CheckNarrow(256, RandomFloats(256));
 
     [Fact]
@@ -118,7 +118,7 @@ public sealed unsafe class HalfVectorTests
     }
 
     /// <summary>All 65536 bit patterns through <c>ToSingle</c>, against <c>(float)Half</c>.</summary>
-    [HalfVectorFact(512)]
+    [VectorWidthFact(512)]
     public void LoadDownscaledIsExactAndMarksInfinityAndNaN()
     {
         var halves = new ushort[65536];

@@ -1,25 +1,7 @@
 using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
 using Xent.Kernels;
 
 namespace Xent.Tests.Library;
-
-/// <summary>A fact that runs only where the row kernels' exp of the given width does: skipped, with the reason, on
-/// hardware without the instruction set.</summary>
-public sealed class VectorExpFactAttribute : FactAttribute
-{
-    public VectorExpFactAttribute(int width)
-    {
-        if (width == 512 && !Avx512F.IsSupported)
-        {
-            Skip = "needs AVX-512 F, which this machine lacks";
-        }
-        else if (width == 256 && !(Avx2.IsSupported && Fma.IsSupported))
-        {
-            Skip = "needs AVX2 and FMA, which this machine lacks";
-        }
-    }
-}
 
 /// <summary>The row kernels' vector exp (<see cref="FloatRows.Exp(Vector512{float})"/> and its 256-bit form) against
 /// <c>Math.Exp</c> in double: within 2 ulp on a dense grid over every input whose result is a normal float, within
@@ -27,16 +9,16 @@ public sealed class VectorExpFactAttribute : FactAttribute
 /// (its callers pass x − max ≤ 0), so its grid stops there.</summary>
 public sealed class VectorExpTests
 {
-    [VectorExpFact(512)]
+    [VectorWidthFact(512)]
     public void Exp512IsWithinTwoUlp() => CheckGrid(512);
 
-    [VectorExpFact(256)]
+    [VectorWidthFact(256)]
     public void Exp256IsWithinTwoUlp() => CheckGrid(256);
 
-    [VectorExpFact(512)]
+    [VectorWidthFact(512)]
     public void Exp512SpecialValues() => CheckSpecials(512);
 
-    [VectorExpFact(256)]
+    [VectorWidthFact(256)]
     public void Exp256SpecialValues() => CheckSpecials(256);
 
     private static Vector512<float> Exp(int width, Vector512<float> x) =>
