@@ -373,6 +373,9 @@ public sealed class FastPathTests
         x[3 * c + c - 1] = float.PositiveInfinity;  // +∞ row
         x[4 * c] = float.NegativeInfinity;          // −∞ logit: finite row
         t[4] = 1;
+        x[5 * c] = 65504f;                          // +∞ beside the largest half as the first logit: less than 80
+        x[5 * c + c / 2] = float.PositiveInfinity;  // above it as float16's fast read sees it (65536)
+        t[5] = 0;
         var upstream = new float[n];
         for (int i = 0; i < n; i++) upstream[i] = 0.5f + i;
         float[] w = [.. Enumerable.Range(0, c).Select(i => 0.25f + (i % 7) * 0.3f)];
