@@ -34,6 +34,47 @@ internal static unsafe class LowRows
         return (Avx512F.ConvertToVector512UInt32(Vector256.Load((ushort*)source)) << 16).AsSingle();
     }
 
+    /// <summary>How the exp passes read 16 elements: as v, whose values are v·<see cref="Scale"/>, and x − r from v and
+    /// −r.</summary>
+    internal interface IRowLoad
+    {
+        static abstract float Scale { get; }
+
+        static abstract Vector512<float> Load<T>(T* source)
+            where T : unmanaged;
+
+        static abstract Vector512<float> Minus(Vector512<float> v, Vector512<float> negR);
+    }
+
+    /// <summary>Every element type, widened exactly (<see cref="Load"/>).</summary>
+    internal readonly struct ExactLoad : IRowLoad
+    {
+        public static float Scale => 1f;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<float> Load<T>(T* source)
+            where T : unmanaged => LowRows.Load(source);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<float> Minus(Vector512<float> v, Vector512<float> negR) => v + negR;
+    }
+
+    /// <summary>float16 as <see cref="HalfVectors.LoadDownscaled"/> reads it: infinity and NaN come out finite, and
+    /// the caller tracks the max and min to tell.</summary>
+    internal readonly struct HalfBitsLoad : IRowLoad
+    {
+        public static float Scale => HalfVectors.DownscaledToSingle;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<float> Load<T>(T* source)
+            where T : unmanaged => HalfVectors.LoadDownscaled((Half*)source);
+
+        /// <summary>v·2^112 is exact, so this is the widened value minus r, rounded once.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<float> Minus(Vector512<float> v, Vector512<float> negR) =>
+            Avx512F.FusedMultiplyAdd(v, Vector512.Create(HalfVectors.DownscaledToSingle), negR);
+    }
+
     /// <summary>16 floats rounded to <typeparamref name="T"/>'s bits.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<ushort> Narrow<T>(Vector512<float> value)

@@ -380,15 +380,17 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         //    read once, so the class stride D
         //    (often a power of two, mapping every class to one cache set) costs nothing; each line is prefetched four
         //    groups ahead.
-        //    float16 is read as HalfVectors.LoadDownscaled reads it (2^−112 times its value, without the widening's
-        //    infinity and NaN case): the max, the min and x[t] stay in that scale, x − r is one FMA, and a lane whose
-        //    max or min reaches 65536 in magnitude held an infinity or NaN and goes to the general path.
+        //    float16 is read through LowRows.HalfBitsLoad (2^−112 times its value, without the widening's infinity and
+        //    NaN case): the max, the min and x[t] stay in that scale, x − r is one FMA, and a lane whose max or min
+        //    reaches 65536 in magnitude held an infinity or NaN and goes to the general path.
+        //    (The load's two forms are called by name: as a type parameter of this method, they kept Vector512.Log from
+        //    being inlined in step 3, 10% slower.)
         bool downscaled = typeof(T) == typeof(Half);
-        Vector512<float> scale = Vector512.Create(HalfVectors.DownscaledToSingle);
+        Vector512<float> scale = Vector512.Create(LowRows.HalfBitsLoad.Scale);
         for (int g = 0; g < lanes; g += 16)
         {
             Vector512<int> tg = Vector512.Load(tl + g);
-            Vector512<float> r0s = downscaled ? HalfVectors.LoadDownscaled((Half*)(src + g)) : LowRows.Load(src + g);
+            Vector512<float> r0s = downscaled ? LowRows.HalfBitsLoad.Load(src + g) : LowRows.ExactLoad.Load(src + g);
             Vector512<float> r = downscaled ? r0s * scale : r0s, negR = -r;
             Vector512<float> mv = r0s, nv = r0s, sv = Vector512<float>.Zero, sw = Vector512<float>.Zero;
             Vector512<float> xt = Vector512<float>.Zero;
@@ -398,19 +400,13 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
             for (int k = 0; k < c; k++, row += d, ek += lanes)
             {
                 Sse.Prefetch0(row + 64);
-                Vector512<float> v, dk;
+                Vector512<float> v = downscaled ? LowRows.HalfBitsLoad.Load(row) : LowRows.ExactLoad.Load(row);
                 if (downscaled)
                 {
-                    v = HalfVectors.LoadDownscaled((Half*)row);
                     nv = Avx512F.Min(nv, v);
-                    dk = Avx512F.FusedMultiplyAdd(v, scale, negR);
-                }
-                else
-                {
-                    v = LowRows.Load(row);
-                    dk = v - r;
                 }
 
+                Vector512<float> dk = downscaled ? LowRows.HalfBitsLoad.Minus(v, negR) : LowRows.ExactLoad.Minus(v, negR);
                 mv = Avx512F.Max(mv, v);
                 Vector512<float> ev = FloatRows.Exp(dk);
                 if (grad)
@@ -428,9 +424,8 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                 xt = Vector512.ConditionalSelect(Vector512.Equals(tg, Vector512.Create(k)).AsSingle(), v, xt);
             }
 
-            Vector512<float> invalid = Vector512.LessThan(tg, Vector512<int>.Zero).AsSingle();
             // Usable: the sum is not NaN (no NaN logit; the bare vmaxps may drop one, the exps do not), and the max is
-            // within 80 of r (false for a +∞ logit, a −∞ class-0 logit, or a NaN max).
+            // within 80 of r (false for a +∞ logit, a −∞ class-0 logit, or a NaN max); an ignored position always is.
             Vector512<float> fine;
             if (downscaled)
             {
@@ -444,7 +439,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
             }
 
             fine &= Vector512.Equals(sv, sv) & Vector512.LessThanOrEqual(mv - r, Vector512.Create(80f));
-            ok[g / 16] = (fine | invalid).AsInt32() == Vector512<int>.AllBitsSet ? 1 : 0;
+            ok[g / 16] = (fine | ~live).AsInt32() == Vector512<int>.AllBitsSet ? 1 : 0;
             r.Store(r0 + g);
             sv.Store(s + g);
             sw.Store(sumWd + g);
@@ -757,7 +752,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         if (dst != null)
         {
             float* bw = eps != 0f ? w : null;
-            float gt = MathF.FusedMultiplyAdd(e[target], a, b * (bw == null ? 1f : bw[target])) - fix;
+            float gt = TargetGradient(e[target], a, b, bw, target, fix);
             // Streaming pays for whole float rows and for 16-bit rows of 16 KB or more; short 16-bit rows measured
             // faster with plain stores (bfloat16 16384 × 1000 fwd+bwd, 2 threads: 8.05 → 5.60 ms), long ones slower
             // (4096 × 32000: 26 → 34 ms).
@@ -800,6 +795,13 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         fix = g * (1f - eps) * wt;
         return loss;
     }
+
+    /// <summary>∂loss/∂x_t from <see cref="ClassRowTerms"/>' coefficients: a·e_t + b·w_t − fix, w_t = 1 when
+    /// <paramref name="bw"/> (the weights in the smoothing term) is null. The row passes write a·e + b·w everywhere
+    /// and this over the target's.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float TargetGradient(float et, float a, float b, float* bw, int target, float fix) =>
+        MathF.FusedMultiplyAdd(et, a, b * (bw == null ? 1f : bw[target])) - fix;
 
     /// <summary>The fused float32 path of <see cref="ClassRow"/>: a max pass, one exp pass that sums (and keeps the exps
     /// in <paramref name="scratch"/> when the row fits), and one pass that writes the gradient.</summary>
@@ -856,7 +858,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                 }
 
                 float et = keep ? e[target] : MathF.Exp(dt);
-                dst[target] = MathF.FusedMultiplyAdd(et, a, b * (bw == null ? 1f : bw[target])) - fix;
+                dst[target] = TargetGradient(et, a, b, bw, target, fix);
             }
 
             return TC.CreateTruncating(loss);
