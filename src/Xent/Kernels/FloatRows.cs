@@ -271,36 +271,10 @@ internal static unsafe class FloatRows
     private static float Scalar(float v, float m, bool recompute, float a, float b, float w) =>
         MathF.FusedMultiplyAdd(recompute ? MathF.Exp(v - m) : v, a, w * b);
 
-    /// <summary>Σ w_i·(x_i − m) (Σ (x_i − m) when <paramref name="w"/> is null): the smoothing term, summed over
-    /// differences so large logits do not cancel.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static float WeightedSumMinus(float* x, int n, float m, float* w)
-    {
-        int i = 0;
-        float s = 0;
-        if (Vector512.IsHardwareAccelerated)
-        {
-            Vector512<float> vm = Vector512.Create(m), acc = Vector512<float>.Zero;
-            for (; i <= n - 16; i += 16)
-            {
-                Vector512<float> d = Vector512.Load(x + i) - vm;
-                acc += w == null ? d : d * Vector512.Load(w + i);
-            }
-
-            s = Vector512.Sum(acc);
-        }
-
-        for (; i < n; i++)
-        {
-            s += (x[i] - m) * (w == null ? 1f : w[i]);
-        }
-
-        return s;
-    }
-
-    /// <summary>For probability targets: q = Σ u_i and Σ u_i·(x_i − m) with u_i = w_i·((1 − ε)·t_i + ε/C)
-    /// (w_i = 1 when <paramref name="w"/> is null), 8 lanes at a time, long rows in blocks added in double. Without
-    /// AVX-512, and for infinite targets; <see cref="ProbabilityStats"/> is the one-read path.</summary>
+    /// <summary>q = Σ u_i and Σ u_i·(x_i − m), summed over differences so large logits do not cancel, 8 lanes at a time,
+    /// long rows in blocks added in double. For probability targets u_i = w_i·((1 − ε)·t_i + ε/C) (without AVX-512, and
+    /// for infinite targets; <see cref="ProbabilityStats"/> is the one-read path); with <paramref name="t"/> null,
+    /// u_i = w_i, the smoothing term Σ w_i·(x_i − m) of class targets. w_i = 1 when <paramref name="w"/> is null.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float TargetSums(float* x, float* t, int n, float m, float* w, float keep, float add, out float q)
     {
@@ -309,7 +283,8 @@ internal static unsafe class FloatRows
             double totalQ = 0, totalUd = 0;
             for (int start = 0; start < n; start += SumBlock)
             {
-                totalUd += TargetSums(x + start, t + start, Math.Min(SumBlock, n - start), m, w == null ? null : w + start, keep, add, out float qb);
+                totalUd += TargetSums(x + start, t == null ? null : t + start, Math.Min(SumBlock, n - start), m, w == null ? null : w + start,
+                    keep, add, out float qb);
                 totalQ += qb;
             }
 
@@ -325,7 +300,7 @@ internal static unsafe class FloatRows
             Vector256<float> accQ = Vector256<float>.Zero, accUd = Vector256<float>.Zero;
             for (; i <= n - 8; i += 8)
             {
-                Vector256<float> u = Vector256.Load(t + i) * vk + va;
+                Vector256<float> u = t == null ? Vector256<float>.One : Vector256.Load(t + i) * vk + va;
                 if (w != null)
                 {
                     u *= Vector256.Load(w + i);
@@ -341,7 +316,7 @@ internal static unsafe class FloatRows
 
         for (; i < n; i++)
         {
-            float u = (t[i] * keep + add) * (w == null ? 1f : w[i]);
+            float u = (t == null ? 1f : t[i] * keep + add) * (w == null ? 1f : w[i]);
             sq += u;
             sud += u * (x[i] - m);
         }

@@ -841,7 +841,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                 return ClassRow(xs, target, dsts.IsEmpty ? scratch.AsSpan(0, c) : dsts, !dsts.IsEmpty, gc);
             }
 
-            float sumWd = eps != 0f ? FloatRows.WeightedSumMinus(x, c, m, w) : 0f;
+            float sumWd = eps != 0f ? FloatRows.TargetSums(x, null, c, m, w, 1f, 0f, out _) : 0f;
             float dt = x[target] - m;
             float loss = ClassRowTerms(target, s, dt, sumWd, g, out float a, out float b, out float fix);
             if (dst != null)
