@@ -96,6 +96,12 @@ internal static unsafe class HalfVectors
         return ((bits << 13).AsUInt32() & Vector512.Create(SignAndShiftedMagnitude)).AsSingle();
     }
 
+    /// <summary><see cref="LoadDownscaled"/> for halves held in the upper 16 bits of each lane (as a gather of dwords
+    /// reads them).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> DownscaledFromUpperHalves(Vector512<int> dwords) =>
+        ((dwords >> 3).AsUInt32() & Vector512.Create(SignAndShiftedMagnitude)).AsSingle();
+
     /// <summary>Rounds 16 floats to halves, exactly as the scalar <c>(Half)float</c> cast does.</summary>
     /// <param name="value">The floats.</param>
     /// <returns>The halves' bits, zero-extended in each lane.</returns>

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.Numerics;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
@@ -20,6 +21,13 @@ internal enum RowKind
 
     /// <summary>Log-softmax alone, written to the output.</summary>
     LogSoftmax,
+}
+
+/// <summary>How the K-dim kernel gathers x[t]: with 32-bit element indices up to this many elements per batch item,
+/// 64-bit past it. Tests lower it to reach the 64-bit path without a 2^31-element tensor.</summary>
+internal static class TargetGather
+{
+    internal static long NarrowIndexLimit = int.MaxValue;
 }
 
 /// <summary>The softmax-based kernels: cross-entropy (both target kinds) and log-softmax, forward and backward in one
@@ -373,84 +381,29 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
             gl[l] = GradOutput == null ? uniformG : float.CreateTruncating(GradScale * Elements.ToCompute<T, TC>(GradOutput[p0 + l]));
         }
 
-        // 2. One read of the logits, 16 positions at a time across the classes: s = Σ exp(x − r) against the class-0
-        //    logit r (any reference gives the same softmax; the exps overflow only when a logit is more than 88 above
-        //    r, so the group goes to the general path when its max is more than 80 above), the exps kept for the
-        //    gradient, x[t] picked out as its class passes, Σ w·(x − r) for smoothing. Each class's line of the group is
-        //    read once, so the class stride D
-        //    (often a power of two, mapping every class to one cache set) costs nothing; each line is prefetched four
-        //    groups ahead.
+        // 2. One read of the logits, 32 positions at a time across the classes (ExpPass): s = Σ exp(x − r) against the
+        //    class-0 logit r (any reference gives the same softmax; the exps overflow only when a logit is more than 88
+        //    above r, so the group goes to the general path when its max is more than 80 above), the exps kept for the
+        //    gradient, Σ w·(x − r) for smoothing, and x[t] gathered after the classes. Each class's line is read whole
+        //    at once (16-bit: 32 positions a line; float: two lines), so the class stride D (often a power of two,
+        //    mapping every class to one cache set) costs nothing; the next lines are prefetched two steps ahead.
         //    float16 is read through LowRows.HalfBitsLoad (2^−112 times its value, without the widening's infinity and
         //    NaN case): the max, the min and x[t] stay in that scale, x − r is one FMA, and a lane whose max or min
         //    reaches 65536 in magnitude held an infinity or NaN and goes to the general path.
-        //    (The load's two forms are called by name: as a type parameter of this method, they kept Vector512.Log from
-        //    being inlined in step 3, 10% slower.)
-        bool downscaled = typeof(T) == typeof(Half);
-        Vector512<float> scale = Vector512.Create(LowRows.HalfBitsLoad.Scale);
-        for (int g = 0; g < lanes; g += 16)
+        if (typeof(T) == typeof(Half))
         {
-            Vector512<int> tg = Vector512.Load(tl + g);
-            Vector512<float> r0s = downscaled ? LowRows.HalfBitsLoad.Load(src + g) : LowRows.ExactLoad.Load(src + g);
-            Vector512<float> r = downscaled ? r0s * scale : r0s, negR = -r;
-            Vector512<float> mv = r0s, nv = r0s, sv = Vector512<float>.Zero, sw = Vector512<float>.Zero;
-            Vector512<float> xt = Vector512<float>.Zero;
-            Vector512<float> live = Vector512.GreaterThanOrEqual(tg, Vector512<int>.Zero).AsSingle();
-            T* row = src + g;
-            float* ek = e + g;
-            for (int k = 0; k < c; k++, row += d, ek += lanes)
-            {
-                Sse.Prefetch0(row + 64);
-                Vector512<float> v = downscaled ? LowRows.HalfBitsLoad.Load(row) : LowRows.ExactLoad.Load(row);
-                if (downscaled)
-                {
-                    nv = Avx512F.Min(nv, v);
-                }
-
-                Vector512<float> dk = downscaled ? LowRows.HalfBitsLoad.Minus(v, negR) : LowRows.ExactLoad.Minus(v, negR);
-                mv = Avx512F.Max(mv, v);
-                Vector512<float> ev = FloatRows.Exp(dk);
-                if (grad)
-                {
-                    // Zero where ignored (an ignored position's exp may be NaN or ∞), so the gradient needs no mask.
-                    (ev & live).Store(ek);
-                }
-
-                sv += ev;
-                if (eps != 0f)
-                {
-                    sw = Avx512F.FusedMultiplyAdd(dk, Vector512.Create(w == null ? 1f : w[k]), sw);
-                }
-
-                xt = Vector512.ConditionalSelect(Vector512.Equals(tg, Vector512.Create(k)).AsSingle(), v, xt);
-            }
-
-            // Usable: the sum is not NaN (no NaN logit; the bare vmaxps may drop one, the exps do not), and the max is
-            // within 80 of r (false for a +∞ logit, a −∞ class-0 logit, or a NaN max); an ignored position always is.
-            Vector512<float> fine;
-            if (downscaled)
-            {
-                mv *= scale;
-                xt *= scale;
-                fine = Vector512.LessThan(Vector512.Max(mv, -(nv * scale)), Vector512.Create(HalfVectors.InfinityAsSingle));
-            }
-            else
-            {
-                fine = Vector512<float>.AllBitsSet;
-            }
-
-            fine &= Vector512.Equals(sv, sv) & Vector512.LessThanOrEqual(mv - r, Vector512.Create(80f));
-            ok[g / 16] = (fine | ~live).AsInt32() == Vector512<int>.AllBitsSet ? 1 : 0;
-            r.Store(r0 + g);
-            sv.Store(s + g);
-            sw.Store(sumWd + g);
-            xt.Store(dt + g);
+            ExpPass<LowRows.HalfBitsLoad>(grad, eps != 0f, src, c, lanes, d, tl, e, w, r0, s, sumWd, dt, ok);
+        }
+        else
+        {
+            ExpPass<LowRows.ExactLoad>(grad, eps != 0f, src, c, lanes, d, tl, e, w, r0, s, sumWd, dt, ok);
         }
 
         // 3. Per-position loss and gradient coefficients (the formulas of ClassRow with the reference r for the max),
         //    zero where ignored.
         float epsOverC = eps / c;
         float weightSum = float.CreateTruncating(WeightSum);
-        double partial = 0;
+        Vector512<double> partial = Vector512<double>.Zero;
         for (int g = 0; g < lanes; g += 16)
         {
             if (ok[g / 16] == 0)
@@ -460,7 +413,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
 
             Vector512<float> valid16 = Vector512.GreaterThanOrEqual(Vector512.Load(tl + g), Vector512<int>.Zero).AsSingle();
             Vector512<float> sg = Vector512.Load(s + g);
-            Vector512<float> logS = Vector512.Log(sg);
+            Vector512<float> logS = FloatRows.Log(sg);
             Vector512<float> wtg = Vector512.Load(wt + g);
             Vector512<float> gg = Vector512.Load(gl + g);
             Vector512<float> loss = wtg * (logS - (Vector512.Load(dt + g) - Vector512.Load(r0 + g)));
@@ -478,14 +431,11 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                 }
                 else
                 {
-                    for (int l = 0; l < 16; l++)
-                    {
-                        Loss[p0 + g + l] = Elements.FromCompute<T, TC>(TC.CreateTruncating(loss.GetElement(l)));
-                    }
+                    LowRows.Narrow<T>(loss).Store((ushort*)(Loss + p0 + g));
                 }
             }
 
-            partial += Vector512.Sum(Vector512.WidenLower(loss) + Vector512.WidenUpper(loss));
+            partial += Vector512.WidenLower(loss) + Vector512.WidenUpper(loss);
             if (grad)
             {
                 // ∂loss/∂x_k = a·e_k + b·w_k − [k = t]·fix; fix reuses the dt slot, a and b are zero where ignored.
@@ -588,7 +538,183 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
             }
         }
 
-        return partial;
+        return Vector512.Sum(partial);
+    }
+
+    private static void ExpPass<TLoad>(bool grad, bool smoothed, T* src, int c, int lanes, long d, int* tl, float* e, float* w, float* r0, float* s, float* sumWd, float* dt, int* ok)
+        where TLoad : struct, LowRows.IRowLoad
+    {
+        if (grad)
+        {
+            if (smoothed)
+            {
+                ExpPass<TLoad, Set, Set>(src, c, lanes, d, tl, e, w, r0, s, sumWd, dt, ok);
+            }
+            else
+            {
+                ExpPass<TLoad, Set, Clear>(src, c, lanes, d, tl, e, w, r0, s, sumWd, dt, ok);
+            }
+        }
+        else if (smoothed)
+        {
+            ExpPass<TLoad, Clear, Set>(src, c, lanes, d, tl, e, w, r0, s, sumWd, dt, ok);
+        }
+        else
+        {
+            ExpPass<TLoad, Clear, Clear>(src, c, lanes, d, tl, e, w, r0, s, sumWd, dt, ok);
+        }
+    }
+
+    /// <summary>Step 2 of <see cref="TileLanes"/>, two groups of 16 positions at a time (a whole line of float16 or
+    /// bfloat16 per class; the last group of an odd count is paired with itself), compiled once per load and flag so
+    /// that the class loop holds no branch.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ExpPass<TLoad, TGrad, TSmoothed>(T* src, int c, int lanes, long d, int* tl, float* e, float* w, float* r0, float* s, float* sumWd, float* dt, int* ok)
+        where TLoad : struct, LowRows.IRowLoad
+        where TGrad : struct, IFlag
+        where TSmoothed : struct, IFlag
+    {
+        bool downscaled = typeof(TLoad) == typeof(LowRows.HalfBitsLoad);
+        Debug.Assert(downscaled == (typeof(T) == typeof(Half)), "float16 is read downscaled, as PickTarget reads x[t]");
+        bool wide = (long)c * d > TargetGather.NarrowIndexLimit;
+        Vector512<float> scale = Vector512.Create(TLoad.Scale);
+        for (int g = 0; g < lanes; g += 32)
+        {
+            int h = Math.Min(g + 16, lanes - 16);
+            Vector512<int> ta = Vector512.Load(tl + g), tb = Vector512.Load(tl + h);
+            Vector512<float> ra0 = TLoad.Load(src + g), rb0 = TLoad.Load(src + h);
+            Vector512<float> ra = ra0 * scale, rb = rb0 * scale;
+            Vector512<float> negA = -ra, negB = -rb;
+            Vector512<float> ma = ra0, mb = rb0, na = ra0, nb = rb0;
+            Vector512<float> sa = Vector512<float>.Zero, sb = Vector512<float>.Zero;
+            Vector512<float> wa = Vector512<float>.Zero, wb = Vector512<float>.Zero;
+            Vector512<float> xa, xb;
+            Vector512<float> liveA = Vector512.GreaterThanOrEqual(ta, Vector512<int>.Zero).AsSingle();
+            Vector512<float> liveB = Vector512.GreaterThanOrEqual(tb, Vector512<int>.Zero).AsSingle();
+            T* row = src + g;
+            long offset = h - g;
+            float* ek = e + g;
+            for (int k = 0; k < c; k++, row += d, ek += lanes)
+            {
+                Sse.Prefetch0(row + 64);
+                if (sizeof(T) == sizeof(float))
+                {
+                    Sse.Prefetch0(row + 80);
+                }
+
+                Vector512<float> va = TLoad.Load(row), vb = TLoad.Load(row + offset);
+                if (downscaled)
+                {
+                    na = Avx512F.Min(na, va);
+                    nb = Avx512F.Min(nb, vb);
+                }
+
+                ma = Avx512F.Max(ma, va);
+                mb = Avx512F.Max(mb, vb);
+                Vector512<float> da = TLoad.Minus(va, negA), db = TLoad.Minus(vb, negB);
+                Vector512<float> ea = FloatRows.Exp(da), eb = FloatRows.Exp(db);
+                if (TGrad.On)
+                {
+                    // Zero where ignored (an ignored position's exp may be NaN or ∞), so the gradient needs no mask.
+                    (ea & liveA).Store(ek);
+                    (eb & liveB).Store(ek + offset);
+                }
+
+                sa += ea;
+                sb += eb;
+                if (TSmoothed.On)
+                {
+                    Vector512<float> wk = Vector512.Create(w == null ? 1f : w[k]);
+                    wa = Avx512F.FusedMultiplyAdd(da, wk, wa);
+                    wb = Avx512F.FusedMultiplyAdd(db, wk, wb);
+                }
+            }
+
+            xa = PickTarget(src + g, ta, d, wide, ra0);
+            xb = PickTarget(src + h, tb, d, wide, rb0);
+
+            Finish(g, ra, ma, na, sa, wa, xa, liveA, r0, s, sumWd, dt, ok);
+            Finish(h, rb, mb, nb, sb, wb, xb, liveB, r0, s, sumWd, dt, ok);
+        }
+
+        // Usable: the sum is not NaN (no NaN logit; the bare vmaxps may drop one, the exps do not), and the max is
+        // within 80 of r (false for a +∞ logit, a −∞ class-0 logit, or a NaN max); an ignored position always is.
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static void Finish(int g, Vector512<float> r, Vector512<float> mv, Vector512<float> nv, Vector512<float> sv, Vector512<float> sw, Vector512<float> xt, Vector512<float> live,
+            float* r0, float* s, float* sumWd, float* dt, int* ok)
+        {
+            Vector512<float> fine;
+            if (typeof(TLoad) == typeof(LowRows.HalfBitsLoad))
+            {
+                Vector512<float> scale = Vector512.Create(TLoad.Scale);
+                mv *= scale;
+                xt *= scale;
+                fine = Vector512.LessThan(Vector512.Max(mv, -(nv * scale)), Vector512.Create(HalfVectors.InfinityAsSingle));
+            }
+            else
+            {
+                fine = Vector512<float>.AllBitsSet;
+            }
+
+            fine &= Vector512.Equals(sv, sv) & Vector512.LessThanOrEqual(mv - r, Vector512.Create(80f));
+            ok[g / 16] = (fine | ~live).AsInt32() == Vector512<int>.AllBitsSet ? 1 : 0;
+            r.Store(r0 + g);
+            sv.Store(s + g);
+            sw.Store(sumWd + g);
+            xt.Store(dt + g);
+        }
+    }
+
+    /// <summary>x[t] at 16 positions from <paramref name="src"/> (class stride <paramref name="d"/>), read as the exp pass
+    /// reads them (float16 2^−112 times its value), by two 8-lane gathers: cheaper than a compare and blend per class.
+    /// t = 0 is <paramref name="classZero"/>, already loaded, and an ignored position (t = −1) gets 0, so every read is of
+    /// an element at class 1 or above: a 16-bit element is read as the upper half of the dword that starts 2 bytes before
+    /// it, which lies inside the tensor there.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> PickTarget(T* src, Vector512<int> t, long d, bool wide, Vector512<float> classZero)
+    {
+        Vector512<int> take = Vector512.GreaterThan(t, Vector512<int>.Zero);
+        int* b = sizeof(T) == sizeof(int) ? (int*)src : (int*)((byte*)src - 2);
+        Vector512<int> v;
+        if (!wide)
+        {
+            Vector512<int> index = t * Vector512.Create((int)d) + Vector512<int>.Indices;
+            v = sizeof(T) == sizeof(int)
+                ? Vector512.Create(
+                    Avx2.GatherMaskVector256(Vector256<int>.Zero, b, index.GetLower(), take.GetLower(), 4),
+                    Avx2.GatherMaskVector256(Vector256<int>.Zero, b, index.GetUpper(), take.GetUpper(), 4))
+                : Vector512.Create(
+                    Avx2.GatherMaskVector256(Vector256<int>.Zero, b, index.GetLower(), take.GetLower(), 2),
+                    Avx2.GatherMaskVector256(Vector256<int>.Zero, b, index.GetUpper(), take.GetUpper(), 2));
+        }
+        else
+        {
+            // C·D past int32: four gathers of 4 with 64-bit indices.
+            Vector512<long> dv = Vector512.Create(d);
+            Vector512<long> lo = Avx512F.ConvertToVector512Int64(t.GetLower()) * dv + Vector512<long>.Indices;
+            Vector512<long> hi = Avx512F.ConvertToVector512Int64(t.GetUpper()) * dv + (Vector512<long>.Indices + Vector512.Create(8L));
+            Vector128<int> t0 = take.GetLower().GetLower(), t1 = take.GetLower().GetUpper(), t2 = take.GetUpper().GetLower(), t3 = take.GetUpper().GetUpper();
+            v = sizeof(T) == sizeof(int)
+                ? Vector512.Create(
+                    Vector256.Create(
+                        Avx2.GatherMaskVector128(Vector128<int>.Zero, b, lo.GetLower(), t0, 4),
+                        Avx2.GatherMaskVector128(Vector128<int>.Zero, b, lo.GetUpper(), t1, 4)),
+                    Vector256.Create(
+                        Avx2.GatherMaskVector128(Vector128<int>.Zero, b, hi.GetLower(), t2, 4),
+                        Avx2.GatherMaskVector128(Vector128<int>.Zero, b, hi.GetUpper(), t3, 4)))
+                : Vector512.Create(
+                    Vector256.Create(
+                        Avx2.GatherMaskVector128(Vector128<int>.Zero, b, lo.GetLower(), t0, 2),
+                        Avx2.GatherMaskVector128(Vector128<int>.Zero, b, lo.GetUpper(), t1, 2)),
+                    Vector256.Create(
+                        Avx2.GatherMaskVector128(Vector128<int>.Zero, b, hi.GetLower(), t2, 2),
+                        Avx2.GatherMaskVector128(Vector128<int>.Zero, b, hi.GetUpper(), t3, 2)));
+        }
+
+        Vector512<float> x = sizeof(T) == sizeof(int) ? v.AsSingle()
+            : typeof(T) == typeof(Half) ? HalfVectors.DownscaledFromUpperHalves(v)
+            : (v & Vector512.Create(unchecked((int)0xFFFF0000))).AsSingle();
+        return Vector512.ConditionalSelect(Vector512.Equals(t, Vector512<int>.Zero).AsSingle(), classZero, x);
     }
 
     /// <summary>∂loss/∂x_k for the 16 positions from g: a·e_k + b·w_k − [k = t]·fix (fix kept in the dt slot; b is 0

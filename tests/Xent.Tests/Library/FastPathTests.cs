@@ -254,6 +254,53 @@ public sealed class FastPathTests
         }
     }
 
+    [Fact]
+    public void KDimTargetsGatheredWithWideIndicesAreTheSame()
+    {
+        // The 64-bit-index gather of x[t] (for C·D past int32) against the 32-bit one, bit for bit, in every element
+        // type; targets cover class 0 (taken from the class-0 logit, not gathered), the last class and ignored positions.
+        const int n = 2, c = 5, d = 96;
+        (float[] x, long[] t) = Data(23, n * c * d, n * d, c);
+        t[0] = 0;
+        t[1] = c - 1;
+        Half[] xh = [.. x.Select(v => (Half)v)];
+        BFloat16[] xb = [.. x.Select(v => (BFloat16)v)];
+        (float[], float[], Half[], Half[], BFloat16[], BFloat16[]) Run()
+        {
+            var lf = new float[n * d];
+            var gf = new float[x.Length];
+            Functional.CrossEntropy<float, long>(x, [n, c, d], t, [n, d], lf, Reduction.None, gradInput: gf);
+            var lh = new Half[n * d];
+            var gh = new Half[x.Length];
+            Functional.CrossEntropy<Half, long>(xh, [n, c, d], t, [n, d], lh, Reduction.None, gradInput: gh);
+            var lb = new BFloat16[n * d];
+            var gb = new BFloat16[x.Length];
+            Functional.CrossEntropy<BFloat16, long>(xb, [n, c, d], t, [n, d], lb, Reduction.None, gradInput: gb);
+            return (lf, gf, lh, gh, lb, gb);
+        }
+
+        var narrow = Run();
+        long limit = Xent.Kernels.TargetGather.NarrowIndexLimit;
+        Xent.Kernels.TargetGather.NarrowIndexLimit = 0;
+        try
+        {
+            var wide = Run();
+            Assert.Equal(narrow.Item1, wide.Item1);
+            Assert.Equal(narrow.Item2, wide.Item2);
+            Assert.Equal(narrow.Item3, wide.Item3);
+            Assert.Equal(narrow.Item4, wide.Item4);
+            Assert.Equal(narrow.Item5, wide.Item5);
+            Assert.Equal(narrow.Item6, wide.Item6);
+        }
+        finally
+        {
+            Xent.Kernels.TargetGather.NarrowIndexLimit = limit;
+        }
+
+        // And both against float64.
+        Compare(x, [n, c, d], t, [n, d], Reduction.None, 0, weights: false);
+    }
+
     [Theory]
     [InlineData(2, 7, 53)]
     [InlineData(1, 21, 400)]
