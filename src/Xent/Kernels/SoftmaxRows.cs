@@ -451,18 +451,18 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
             bool weightedB = w != null && eps != 0f;
             bool smoothed = eps != 0f;
             // Non-temporal stores need 64-byte-aligned lines, which the runs rarely start on (.NET arrays are 16 bytes
-            // into a line or so); the runs all share one misalignment when D is a multiple of 16, so each aligned line
-            // is put together from two computed groups (one vpermt2d) and the run's partial lines are stored plainly.
+            // into a line or so); the runs all share one misalignment when D is a multiple of 16, so the groups are
+            // computed at the aligned lines' positions (the per-position arrays are read unaligned) and the run's
+            // partial lines at its ends are stored plainly.
             bool stream = typeof(T) == typeof(float) && G.Elements * sizeof(float) >= NonTemporalBytes && ((nuint)o & 3) == 0
                 && (d & 15) == 0 && lanes >= 32;
-            int h = (int)((64 - ((nuint)o & 63)) & 63) / sizeof(float);   // floats before the first aligned line
-            Vector512<int> shift = Vector512.Create(h) + Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-            // 16-bit: a line holds 32 positions, two groups narrowed into one vector; each aligned line is put together
-            // from two such pairs (one vpermt2w). Half-line (32-byte) streaming stores measured slower than plain ones.
+            // 16-bit: a line holds 32 positions, two groups narrowed into one vector. Half-line (32-byte) streaming
+            // stores measured slower than plain ones.
             bool stream16 = typeof(T) != typeof(float) && G.Elements * sizeof(T) >= NonTemporalBytes && ((nuint)o & 1) == 0
                 && (d & 31) == 0 && (lanes & 31) == 0 && lanes >= 64;
-            int h2 = (int)((64 - ((nuint)o & 63)) & 63) / 2;   // 16-bit elements before the first aligned line
-            Vector512<ushort> shift2 = Vector512.Create((ushort)h2) + Vector512<ushort>.Indices;
+            int line = 64 / sizeof(T);   // positions per line
+            int h = (int)((64 - ((nuint)o & 63)) & 63) / sizeof(T);   // positions before the first aligned line
+            int end = h + (lanes - h) / line * line;   // past the last whole aligned line
             for (int k = 0; k < c; k++)
             {
                 T* row = o + k * d;
@@ -473,22 +473,21 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                 {
                     // Groups that go to the general path are computed too: their positions are rewritten after this.
                     float* frow = (float*)row;
-                    Vector512<float> prev = Gradient(smoothed, ek, a, bv, dt, tl, 0, kv, wk);
+                    Vector512<float> head = Gradient(smoothed, ek, a, bv, dt, tl, 0, kv, wk);
                     for (int l = 0; l < h; l++)
                     {
-                        frow[l] = prev.GetElement(l);
+                        frow[l] = head.GetElement(l);
                     }
 
-                    for (int g = 16; g < lanes; g += 16)
+                    for (int g = h; g < end; g += 16)
                     {
-                        Vector512<float> cur = Gradient(smoothed, ek, a, bv, dt, tl, g, kv, wk);
-                        Avx512F.StoreAlignedNonTemporal(frow + g - 16 + h, Avx512F.PermuteVar16x32x2(prev, shift, cur));
-                        prev = cur;
+                        Avx512F.StoreAlignedNonTemporal(frow + g, Gradient(smoothed, ek, a, bv, dt, tl, g, kv, wk));
                     }
 
-                    for (int l = h; l < 16; l++)
+                    Vector512<float> tail = Gradient(smoothed, ek, a, bv, dt, tl, lanes - 16, kv, wk);
+                    for (int l = end; l < lanes; l++)
                     {
-                        frow[lanes - 16 + l] = prev.GetElement(l);
+                        frow[l] = tail.GetElement(l - (lanes - 16));
                     }
 
                     continue;
@@ -497,22 +496,22 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                 if (stream16)
                 {
                     ushort* hrow = (ushort*)row;
-                    Vector512<ushort> prev = LowRows.NarrowPair<T>(Gradient(smoothed, ek, a, bv, dt, tl, 0, kv, wk), Gradient(smoothed, ek, a, bv, dt, tl, 16, kv, wk));
-                    for (int l = 0; l < h2; l++)
+                    Vector512<ushort> head = LowRows.NarrowPair<T>(Gradient(smoothed, ek, a, bv, dt, tl, 0, kv, wk), Gradient(smoothed, ek, a, bv, dt, tl, 16, kv, wk));
+                    for (int l = 0; l < h; l++)
                     {
-                        hrow[l] = prev.GetElement(l);
+                        hrow[l] = head.GetElement(l);
                     }
 
-                    for (int g = 32; g < lanes; g += 32)
+                    for (int g = h; g < end; g += 32)
                     {
-                        Vector512<ushort> cur = LowRows.NarrowPair<T>(Gradient(smoothed, ek, a, bv, dt, tl, g, kv, wk), Gradient(smoothed, ek, a, bv, dt, tl, g + 16, kv, wk));
-                        Avx512F.StoreAlignedNonTemporal(hrow + g - 32 + h2, Avx512BW.PermuteVar32x16x2(prev, shift2, cur));
-                        prev = cur;
+                        Avx512F.StoreAlignedNonTemporal(hrow + g,
+                            LowRows.NarrowPair<T>(Gradient(smoothed, ek, a, bv, dt, tl, g, kv, wk), Gradient(smoothed, ek, a, bv, dt, tl, g + 16, kv, wk)));
                     }
 
-                    for (int l = h2; l < 32; l++)
+                    Vector512<ushort> tail = LowRows.NarrowPair<T>(Gradient(smoothed, ek, a, bv, dt, tl, lanes - 32, kv, wk), Gradient(smoothed, ek, a, bv, dt, tl, lanes - 16, kv, wk));
+                    for (int l = end; l < lanes; l++)
                     {
-                        hrow[lanes - 32 + l] = prev.GetElement(l);
+                        hrow[l] = tail.GetElement(l - (lanes - 32));
                     }
 
                     continue;
@@ -725,7 +724,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         Vector512<float> r = smoothed
             ? Avx512F.FusedMultiplyAdd(Vector512.Load(ek + g), Vector512.Load(a + g), Vector512.Load(bv + g) * wk)
             : Vector512.Load(ek + g) * Vector512.Load(a + g);
-        return r - Vector512.ConditionalSelect(Vector512.Equals(Vector512.Load(tl + g), kv).AsSingle(), Vector512.Load(fix + g), Vector512<float>.Zero);
+        return Vector512.ConditionalSelect(Vector512.Equals(Vector512.Load(tl + g), kv).AsSingle(), r - Vector512.Load(fix + g), r);
     }
 
     private double Positions(long n, long j0, int width, TC[] xs, TC[]? ts, TC[]? gs, TC[] tmp, TC[] tmp2)
