@@ -35,13 +35,18 @@ internal static unsafe class FloatRows
     public static bool IsSupported => Avx512F.IsSupported || (Avx2.IsSupported && Fma.IsSupported);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector512<float> Exp(Vector512<float> x)
+    internal static Vector512<float> Exp(Vector512<float> x) => ExpUnclamped(Vector512.Max(x, Vector512.Create(MinExponent)));
+
+    /// <summary><see cref="Exp(Vector512{float})"/> without its clamp, for |x| &lt; 2^18 only (x − r of two float16 values,
+    /// or of a float16 infinity or NaN read downscaled): there x / ln 2 still rounds to sixteenths, below −104 the
+    /// result is 0 (or a subnormal within FLT_MIN of it) and above 88.7 it is +∞. One instruction fewer.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector512<float> ExpUnclamped(Vector512<float> x)
     {
         // e^x = 2^(n/16)·e^r with n = round(16x / ln 2): adding 1.5·2^19 to x / ln 2 rounds it to a multiple of 1/16,
         // n/16, and leaves n in the low mantissa bits of t; vpermps picks 2^((n mod 16)/16) by those bits, vscalefps
         // multiplies by 2^floor(n/16), and |r| <= ln 2 / 32 leaves e^r − 1 to r + r²/2 + r³/6 (the next term is below
         // 10^−8). T + T·(e^r − 1) in one FMA keeps the table's rounding the main error.
-        x = Vector512.Max(x, Vector512.Create(MinExponent));
         Vector512<float> t = Avx512F.FusedMultiplyAdd(x, Vector512.Create(Log2E), Vector512.Create(SixteenthsBias));
         Vector512<float> n = t - Vector512.Create(SixteenthsBias);
         Vector512<float> r = Avx512F.FusedMultiplyAdd(n, Vector512.Create(-Ln2Hi), x);
@@ -175,7 +180,7 @@ internal static unsafe class FloatRows
         if (Avx512F.IsSupported)
         {
             // The one-read kernel with the row's max as the reference (its own max comes along unused).
-            return ExpSumMax(x, n, m, e, null, false, ahead, out _, out _);
+            return ExpSumAgainst(x, n, m, e, null, false, ahead, out _);
         }
 
         if (n > SumBlock)
@@ -357,7 +362,7 @@ internal static unsafe class FloatRows
 
     /// <summary>Probability targets in one read of the row (AVX-512): s = Σ exp(x_i − r), with <paramref name="e"/>
     /// e_i = exp(x_i − r) too, max x_i, q = Σ u_i and ud = Σ u_i·(x_i − r), u_i = w_i·((1 − ε)·t_i + ε/C) (w_i = 1 when
-    /// <paramref name="w"/> is null). As for <see cref="ExpSumMax"/>, r is a logit of the row and callers compare the max
+    /// <paramref name="w"/> is null). Here r is a logit of the row and callers compare the max
     /// with it; long rows are summed in blocks added in double.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float ProbabilityStats(float* x, float* t, int n, float r, float* w, float keep, float add, float* e,
@@ -525,21 +530,21 @@ internal static unsafe class FloatRows
     private static float ProbabilityGradient(float* e, float* t, float* w, int i, float a, float g, float keep, float add) =>
         e[i] * a - (t[i] * keep + add) * (w == null ? 1f : w[i]) * g;
 
-    /// <summary>Terms per block of the long sums of <see cref="ExpSum"/> and <see cref="ExpSumMax"/>: a block's float
+    /// <summary>Terms per block of the long sums of <see cref="ExpSum"/> and <see cref="ExpSumAgainst"/>: a block's float
     /// partial sums (16 to 64 of them) each hold at most a few hundred terms; blocks are added in double.</summary>
     private const int SumBlock = 16384;
 
-    /// <summary>Chunk length of <see cref="MaxAndSumExp"/>: 16 KiB of floats, a quarter of L1.</summary>
+    /// <summary>Chunk length of <see cref="SumExpOneRead"/>: 16 KiB of floats, a quarter of L1.</summary>
     private const int LseChunk = 4096;
 
-    /// <summary>m = max x_i and s = Σ exp(x_i − m), reading the row once, chunk by chunk (AVX-512; float, float16 or
-    /// bfloat16). Each chunk's exps are taken against the running max (or, for the first chunk, its first element) in
-    /// the same pass as its max; an exp overflows only past e^88, so a chunk whose max is more than 80 above that
-    /// reference is redone against its own max; the running sum is rescaled when the max moves up. One exp per logit
-    /// plus a few per chunk; the next chunk is prefetched meanwhile. Returns false without a result when the max is not
-    /// finite (NaN, +∞, or all −∞).</summary>
+    /// <summary>A reference m (a logit of the row, or its max) and s = Σ exp(x_i − m), reading the row once, chunk by
+    /// chunk (AVX-512; float, float16 or bfloat16), so that log Σ exp x_i = m + log s. Each chunk's exps are taken
+    /// against the running reference (for the first chunk, its first element); a chunk whose sum reaches
+    /// <see cref="SumLimit"/> (an exp overflowed, or would leave too little room to merge) is redone against its own max,
+    /// and the running sum is rescaled when the reference moves up. One exp per logit plus a few per chunk; the next chunk
+    /// is prefetched meanwhile. Returns false without a result when the max is not finite (NaN, +∞, or all −∞).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static bool MaxAndSumExp<T>(T* x, int n, out float m, out float s)
+    public static bool SumExpOneRead<T>(T* x, int n, out float m, out float s)
         where T : unmanaged
     {
         m = float.NegativeInfinity;
@@ -553,28 +558,28 @@ internal static unsafe class FloatRows
         {
             int len = Math.Min(LseChunk, n - start);
             float* ahead = (float*)(x + start + LseChunk);
-            float r, sc, mc;
+            float r, sc;
             if (!Avx512F.IsSupported)
             {
                 // Without AVX-512 (float only): the chunk's max, then its exps against it.
-                r = mc = Max((float*)x + start, len);
-                if (float.IsNegativeInfinity(mc))
+                r = Max((float*)x + start, len);
+                if (float.IsNegativeInfinity(r))
                 {
                     continue;
                 }
 
-                sc = float.IsFinite(mc) ? ExpSum((float*)x + start, len, mc, null, ahead) : float.NaN;
+                sc = float.IsFinite(r) ? ExpSum((float*)x + start, len, r, null, ahead) : float.NaN;
             }
             else
             {
                 r = m;
                 if (!float.IsFinite(r))
                 {
-                    // No finite max yet: the chunk's first element, or its max when that is not finite.
+                    // No reference yet: the chunk's first element, or its max when that is not finite.
                     r = Elements.ToCompute<T, float>(x[start]);
                     if (!float.IsFinite(r))
                     {
-                        r = ScalarMax(x + start, len);
+                        r = MaxOf(x + start, len);
                         if (float.IsNegativeInfinity(r))
                         {
                             continue;
@@ -587,20 +592,21 @@ internal static unsafe class FloatRows
                     }
                 }
 
-                sc = ExpSumMax(x + start, len, r, null, null, false, ahead, out mc, out _);
-                if (mc - r > 80f && float.IsFinite(mc))
+                sc = ExpSumAgainst(x + start, len, r, null, null, false, ahead, out _);
+                if (sc >= SumLimit)
                 {
-                    r = mc;
-                    sc = ExpSumMax(x + start, len, r, null, null, false, null, out _, out _);
+                    // An overflow, or a +∞ in the chunk (its max says which).
+                    r = MaxOf(x + start, len);
+                    sc = float.IsFinite(r) ? ExpSumAgainst(x + start, len, r, null, null, false, null, out _) : float.NaN;
                 }
             }
 
-            if (float.IsNaN(sc) || !float.IsFinite(mc))
+            if (float.IsNaN(sc))
             {
-                return false;   // NaN (which a bare max may drop, the sum of exps does not) or +∞
+                return false;   // a NaN or +∞ in the chunk
             }
 
-            float next = MathF.Max(m, mc);
+            float next = MathF.Max(m, r);
             s = s * MathF.Exp(m - next) + sc * MathF.Exp(r - next);
             m = next;
         }
@@ -620,25 +626,24 @@ internal static unsafe class FloatRows
         return m;
     }
 
-    /// <summary>s = Σ exp(x_i − r) and max x_i in one read (AVX-512); with <paramref name="e"/>, e_i = exp(x_i − r)
-    /// too, and with <paramref name="smoothing"/>, sumWd = Σ w_i·(x_i − r) (w_i = 1 when <paramref name="w"/> is
-    /// null). An x_i more than 88 above r overflows the sum to +∞, so callers compare the max with r; the bare vmaxps may
-    /// drop a NaN, which the sum keeps. <paramref name="ahead"/> (n floats' worth, may be null) is prefetched into L2.</summary>
+    /// <summary>s = Σ exp(x_i − r) in one read (AVX-512); with <paramref name="e"/>, e_i = exp(x_i − r) too, and with
+    /// <paramref name="smoothing"/>, sumWd = Σ w_i·(x_i − r) (w_i = 1 when <paramref name="w"/> is null). No max is
+    /// taken: an x_i more than 88 above r (or +∞) makes the sum +∞ and a NaN makes it NaN, so a caller that gets a sum
+    /// not below <see cref="SumLimit"/> takes the max (<see cref="MaxOf"/>) and tries again against it.
+    /// <paramref name="ahead"/> (n floats' worth, may be null) is prefetched into L2.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static float ExpSumMax<T>(T* x, int n, float r, float* e, float* w, bool smoothing, float* ahead, out float max, out float sumWd)
+    public static float ExpSumAgainst<T>(T* x, int n, float r, float* e, float* w, bool smoothing, float* ahead, out float sumWd)
         where T : unmanaged
     {
         if (n > SumBlock)
         {
             // Long rows: blocks summed in double, so the float partial sums never hold more than a block's terms.
             double total = 0, totalWd = 0;
-            max = float.NegativeInfinity;
             for (int start = 0; start < n; start += SumBlock)
             {
-                total += ExpSumMax(x + start, Math.Min(SumBlock, n - start), r, e == null ? null : e + start, w == null ? null : w + start,
-                    smoothing, ahead == null ? null : (float*)((T*)ahead + start), out float mb, out float wdb);
+                total += ExpSumAgainst(x + start, Math.Min(SumBlock, n - start), r, e == null ? null : e + start, w == null ? null : w + start,
+                    smoothing, ahead == null ? null : (float*)((T*)ahead + start), out float wdb);
                 totalWd += wdb;
-                max = MathF.Max(max, mb);
             }
 
             sumWd = (float)totalWd;
@@ -649,21 +654,21 @@ internal static unsafe class FloatRows
         {
             // float16 is first widened without its infinity and NaN case (4 instructions fewer per 16 elements); those
             // come out finite but at least 65536 in magnitude, beyond every finite half, and a block with one is redone.
-            float s = ExpSumBlock<T, LowRows.HalfBitsLoad>(x, n, r, e, w, smoothing, ahead, out max, out sumWd, out bool misread);
+            float s = ExpSumBlock<T, LowRows.HalfBitsLoad>(x, n, r, e, w, smoothing, ahead, out sumWd, out bool misread);
             if (!misread)
             {
                 return s;
             }
         }
 
-        return ExpSumBlock<T, LowRows.ExactLoad>(x, n, r, e, w, smoothing, ahead, out max, out sumWd, out _);
+        return ExpSumBlock<T, LowRows.ExactLoad>(x, n, r, e, w, smoothing, ahead, out sumWd, out _);
     }
 
-    /// <summary>One block of <see cref="ExpSumMax"/>. Loaded through <see cref="LowRows.HalfBitsLoad"/>, it also tracks the
-    /// minimum, and <paramref name="misread"/> says that the block holds a float16 infinity or NaN, whose results are then
-    /// wrong: a value at least 65536 in magnitude.</summary>
+    /// <summary>One block of <see cref="ExpSumAgainst"/>. Loaded through <see cref="LowRows.HalfBitsLoad"/>, it tracks the
+    /// largest magnitude (one vrangeps), and <paramref name="misread"/> says that the block holds a float16 infinity or
+    /// NaN, whose results are then wrong: a value at least 65536 in magnitude.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static float ExpSumBlock<T, TLoad>(T* x, int n, float r, float* e, float* w, bool smoothing, float* ahead, out float max, out float sumWd, out bool misread)
+    private static float ExpSumBlock<T, TLoad>(T* x, int n, float r, float* e, float* w, bool smoothing, float* ahead, out float sumWd, out bool misread)
         where T : unmanaged
         where TLoad : struct, LowRows.IRowLoad
     {
@@ -671,11 +676,10 @@ internal static unsafe class FloatRows
         Vector512<float> vr = Vector512.Create(r);
         Vector512<float> acc0 = Vector512<float>.Zero, acc1 = Vector512<float>.Zero;
         Vector512<float> acc2 = Vector512<float>.Zero, acc3 = Vector512<float>.Zero;
-        Vector512<float> m0 = Vector512.Create(float.NegativeInfinity), m1 = m0;
         Vector512<float> sw = Vector512<float>.Zero;
         Vector512<float> negR = -vr;
         bool downscaled = typeof(TLoad) == typeof(LowRows.HalfBitsLoad);
-        Vector512<float> n0 = Vector512.Create(float.PositiveInfinity), n1 = n0;
+        Vector512<float> a0 = Vector512<float>.Zero, a1 = a0;
         // Four exps in flight: measured 15% faster than two (0.29 -> 0.25 ns per float on Zen 4).
         for (; i <= n - 64; i += 64)
         {
@@ -691,17 +695,15 @@ internal static unsafe class FloatRows
             Vector512<float> v1 = TLoad.Load(x + i + 16);
             Vector512<float> v2 = TLoad.Load(x + i + 32);
             Vector512<float> v3 = TLoad.Load(x + i + 48);
-            m0 = Avx512F.Max(m0, Avx512F.Max(v0, v2));
-            m1 = Avx512F.Max(m1, Avx512F.Max(v1, v3));
             if (downscaled)
             {
-                n0 = Avx512F.Min(n0, Avx512F.Min(v0, v2));
-                n1 = Avx512F.Min(n1, Avx512F.Min(v1, v3));
+                a0 = LargestMagnitude(a0, LargestMagnitude(v0, v2));
+                a1 = LargestMagnitude(a1, LargestMagnitude(v1, v3));
             }
 
             Vector512<float> d0 = TLoad.Minus(v0, negR), d1 = TLoad.Minus(v1, negR), d2 = TLoad.Minus(v2, negR), d3 = TLoad.Minus(v3, negR);
 
-            Vector512<float> e0 = Exp(d0), e1 = Exp(d1), e2 = Exp(d2), e3 = Exp(d3);
+            Vector512<float> e0 = TLoad.Exp(d0), e1 = TLoad.Exp(d1), e2 = TLoad.Exp(d2), e3 = TLoad.Exp(d3);
             if (e != null)
             {
                 e0.Store(e + i);
@@ -733,7 +735,6 @@ internal static unsafe class FloatRows
 
         acc0 += acc2;
         acc1 += acc3;
-        Vector512<float> tail = Vector512.Create(float.NegativeInfinity);
         for (; i < n && n >= 16; i += 16)
         {
             // The last n mod 16: the last 16 elements again, the lanes already done kept out of the sums (their exps
@@ -746,15 +747,14 @@ internal static unsafe class FloatRows
             }
 
             Vector512<float> v0 = TLoad.Load(x + i);
-            m0 = Avx512F.Max(m0, v0);
             if (downscaled)
             {
-                n0 = Avx512F.Min(n0, v0);
+                a0 = LargestMagnitude(a0, v0);
             }
 
             Vector512<float> d0 = TLoad.Minus(v0, negR);
 
-            Vector512<float> e0 = Exp(d0);
+            Vector512<float> e0 = TLoad.Exp(d0);
             if (e != null)
             {
                 e0.Store(e + i);
@@ -770,7 +770,7 @@ internal static unsafe class FloatRows
 
         if (i < n)
         {
-            // Fewer than 16 in all: one vector through a buffer padded with −∞ (exp 0, never the max).
+            // Fewer than 16 in all: one vector through a buffer padded with −∞ (exp 0).
             int rest = n - i;
             float* buffer = stackalloc float[16];
             Vector512.Create(float.NegativeInfinity).Store(buffer);
@@ -780,7 +780,6 @@ internal static unsafe class FloatRows
             }
 
             Vector512<float> v0 = Vector512.Load(buffer);
-            tail = v0;
             Vector512<float> d0 = v0 - vr;
             Vector512<float> e0 = Exp(d0);
             acc0 += e0;
@@ -810,11 +809,44 @@ internal static unsafe class FloatRows
         }
 
         sumWd = smoothing ? Vector512.Sum(sw) : 0f;
-        // The tail holds values, m0 and m1 what TLoad loaded (exact: downscaled values hold no NaN and no infinity).
-        max = MathF.Max(HorizontalMax(Avx512F.Max(m0, m1)) * TLoad.Scale, HorizontalMax(tail));
-        misread = downscaled && (max >= HalfVectors.InfinityAsSingle || HorizontalMax(-Avx512F.Min(n0, n1)) * TLoad.Scale >= HalfVectors.InfinityAsSingle);
+        // (The tail, read exactly, holds no misread value.)
+        misread = downscaled && HorizontalMax(Avx512F.Max(a0, a1)) * TLoad.Scale >= HalfVectors.InfinityAsSingle;
         return Vector512.Sum(acc0 + acc1);
     }
+
+    /// <summary>Sums from <see cref="ExpSumAgainst"/> at or above this (or NaN) are not used as they are: +∞ or a NaN
+    /// in the row, an exp that overflowed, or a sum too large to merge with others (2^100, about e^69.3).</summary>
+    public const float SumLimit = 1.2676506e30f;
+
+    /// <summary>max x_i (a NaN may be dropped: callers have seen it in a sum), for the reference of a second try after
+    /// <see cref="ExpSumAgainst"/> returned a sum at or above <see cref="SumLimit"/>.</summary>
+    public static float MaxOf<T>(T* x, int n)
+        where T : unmanaged
+    {
+        if (typeof(T) == typeof(float))
+        {
+            return Max((float*)x, n);
+        }
+
+        int i = 0;
+        float m = float.NegativeInfinity;
+        if (LowRows.IsSupported<T>())
+        {
+            Vector512<float> mv = Vector512.Create(float.NegativeInfinity);
+            for (; i <= n - 16; i += 16)
+            {
+                mv = Avx512F.Max(mv, LowRows.Load(x + i));
+            }
+
+            m = HorizontalMax(mv);
+        }
+
+        return MathF.Max(m, ScalarMax(x + i, n - i));
+    }
+
+    /// <summary>max(|a|, |b|) in one vrangeps (its sign cleared).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> LargestMagnitude(Vector512<float> a, Vector512<float> b) => Avx512DQ.Range(a, b, 0x0B);
 
     /// <summary>max over the lanes: halves, then quarters, then the last four (the bare vmaxps: a NaN may be dropped,
     /// and the callers' sums keep it).</summary>

@@ -44,6 +44,9 @@ internal static unsafe class LowRows
             where T : unmanaged;
 
         static abstract Vector512<float> Minus(Vector512<float> v, Vector512<float> negR);
+
+        /// <summary>e^d for d from <see cref="Minus"/>.</summary>
+        static abstract Vector512<float> Exp(Vector512<float> d);
     }
 
     /// <summary>Every element type, widened exactly (<see cref="Load"/>).</summary>
@@ -57,10 +60,13 @@ internal static unsafe class LowRows
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector512<float> Minus(Vector512<float> v, Vector512<float> negR) => v + negR;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<float> Exp(Vector512<float> d) => FloatRows.Exp(d);
     }
 
     /// <summary>float16 as <see cref="HalfVectors.LoadDownscaled"/> reads it: infinity and NaN come out finite, and
-    /// the caller tracks the max and min to tell.</summary>
+    /// the caller tracks the largest magnitude to tell.</summary>
     internal readonly struct HalfBitsLoad : IRowLoad
     {
         public static float Scale => HalfVectors.DownscaledToSingle;
@@ -73,6 +79,11 @@ internal static unsafe class LowRows
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector512<float> Minus(Vector512<float> v, Vector512<float> negR) =>
             Avx512F.FusedMultiplyAdd(v, Vector512.Create(HalfVectors.DownscaledToSingle), negR);
+
+        /// <summary>d is the difference of two values below 2^17 in magnitude (a finite half, or an infinity or NaN
+        /// read as one), so the exp needs no clamp.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<float> Exp(Vector512<float> d) => FloatRows.ExpUnclamped(d);
     }
 
     /// <summary>16 floats rounded to <typeparamref name="T"/>'s bits.</summary>

@@ -382,14 +382,14 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         }
 
         // 2. One read of the logits, 32 positions at a time across the classes (ExpPass): s = Σ exp(x − r) against the
-        //    class-0 logit r (any reference gives the same softmax; the exps overflow only when a logit is more than 88
-        //    above r, so the group goes to the general path when its max is more than 80 above), the exps kept for the
+        //    class-0 logit r (any reference gives the same softmax; no max is taken: a group whose sum reaches
+        //    FloatRows.SumLimit, as an overflow, a NaN or a +∞ make it, goes to the general path), the exps kept for the
         //    gradient, Σ w·(x − r) for smoothing, and x[t] gathered after the classes. Each class's line is read whole
         //    at once (16-bit: 32 positions a line; float: two lines), so the class stride D (often a power of two,
         //    mapping every class to one cache set) costs nothing; the next lines are prefetched two steps ahead.
         //    float16 is read through LowRows.HalfBitsLoad (2^−112 times its value, without the widening's infinity and
-        //    NaN case): the max, the min and x[t] stay in that scale, x − r is one FMA, and a lane whose max or min
-        //    reaches 65536 in magnitude held an infinity or NaN and goes to the general path.
+        //    NaN case): x[t] stays in that scale, x − r is one FMA, the exp needs no clamp, and a lane whose largest
+        //    magnitude reaches 65536 held an infinity or NaN and goes to the general path.
         if (typeof(T) == typeof(Half))
         {
             ExpPass<LowRows.HalfBitsLoad>(grad, eps != 0f, src, c, lanes, d, tl, e, w, r0, s, sumWd, dt, ok);
@@ -584,7 +584,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
             Vector512<float> ra0 = TLoad.Load(src + g), rb0 = TLoad.Load(src + h);
             Vector512<float> ra = ra0 * scale, rb = rb0 * scale;
             Vector512<float> negA = -ra, negB = -rb;
-            Vector512<float> ma = ra0, mb = rb0, na = ra0, nb = rb0;
+            Vector512<float> ma = Vector512<float>.Zero, mb = ma;   // float16: the largest magnitude
             Vector512<float> sa = Vector512<float>.Zero, sb = Vector512<float>.Zero;
             Vector512<float> wa = Vector512<float>.Zero, wb = Vector512<float>.Zero;
             Vector512<float> xa, xb;
@@ -604,14 +604,12 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                 Vector512<float> va = TLoad.Load(row), vb = TLoad.Load(row + offset);
                 if (downscaled)
                 {
-                    na = Avx512F.Min(na, va);
-                    nb = Avx512F.Min(nb, vb);
+                    ma = Avx512DQ.Range(ma, va, 0x0B);   // max(|ma|, |va|)
+                    mb = Avx512DQ.Range(mb, vb, 0x0B);
                 }
 
-                ma = Avx512F.Max(ma, va);
-                mb = Avx512F.Max(mb, vb);
                 Vector512<float> da = TLoad.Minus(va, negA), db = TLoad.Minus(vb, negB);
-                Vector512<float> ea = FloatRows.Exp(da), eb = FloatRows.Exp(db);
+                Vector512<float> ea = TLoad.Exp(da), eb = TLoad.Exp(db);
                 if (TGrad.On)
                 {
                     // Zero where ignored (an ignored position's exp may be NaN or ∞), so the gradient needs no mask.
@@ -632,30 +630,25 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
             xa = PickTarget(src + g, ta, d, wide, ra0);
             xb = PickTarget(src + h, tb, d, wide, rb0);
 
-            Finish(g, ra, ma, na, sa, wa, xa, liveA, r0, s, sumWd, dt, ok);
-            Finish(h, rb, mb, nb, sb, wb, xb, liveB, r0, s, sumWd, dt, ok);
+            Finish(g, ra, ma, sa, wa, xa, liveA, r0, s, sumWd, dt, ok);
+            Finish(h, rb, mb, sb, wb, xb, liveB, r0, s, sumWd, dt, ok);
         }
 
-        // Usable: the sum is not NaN (no NaN logit; the bare vmaxps may drop one, the exps do not), and the max is
-        // within 80 of r (false for a +∞ logit, a −∞ class-0 logit, or a NaN max); an ignored position always is.
+        // Usable: the sum is below FloatRows.SumLimit (false for NaN, for +∞ from an overflow, a +∞ logit or a −∞
+        // class-0 logit, and for sums too large to be accurate), and for float16 no magnitude reached 65536 (an infinity
+        // or NaN read downscaled); an ignored position always is.
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        static void Finish(int g, Vector512<float> r, Vector512<float> mv, Vector512<float> nv, Vector512<float> sv, Vector512<float> sw, Vector512<float> xt, Vector512<float> live,
+        static void Finish(int g, Vector512<float> r, Vector512<float> mv, Vector512<float> sv, Vector512<float> sw, Vector512<float> xt, Vector512<float> live,
             float* r0, float* s, float* sumWd, float* dt, int* ok)
         {
-            Vector512<float> fine;
+            Vector512<float> fine = Vector512.LessThan(sv, Vector512.Create(FloatRows.SumLimit));
             if (typeof(TLoad) == typeof(LowRows.HalfBitsLoad))
             {
                 Vector512<float> scale = Vector512.Create(TLoad.Scale);
-                mv *= scale;
                 xt *= scale;
-                fine = Vector512.LessThan(Vector512.Max(mv, -(nv * scale)), Vector512.Create(HalfVectors.InfinityAsSingle));
-            }
-            else
-            {
-                fine = Vector512<float>.AllBitsSet;
+                fine &= Vector512.LessThan(mv * scale, Vector512.Create(HalfVectors.InfinityAsSingle));
             }
 
-            fine &= Vector512.Equals(sv, sv) & Vector512.LessThanOrEqual(mv - r, Vector512.Create(80f));
             ok[g / 16] = (fine | ~live).AsInt32() == Vector512<int>.AllBitsSet ? 1 : 0;
             r.Store(r0 + g);
             sv.Store(s + g);
@@ -831,8 +824,8 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         GradOutput == null ? GradScale : GradScale * Elements.ToCompute<T, TC>(GradOutput[position]);
 
     /// <summary>A class-target row of float32, float16 or bfloat16 in one read (AVX-512): the exps against a reference r
-    /// (the row's first logit; its max when some logit lies more than 80 above, where an exp could overflow) and their
-    /// sum, the row's max, Σ w·(x − r) for smoothing, the exps kept in <paramref name="e"/> (C floats) — then the
+    /// (the row's first logit; its max, in a second try, when that sum overflowed or reached FloatRows.SumLimit) and their
+    /// sum, Σ w·(x − r) for smoothing, the exps kept in <paramref name="e"/> (C floats) — then the
     /// gradient into <paramref name="dst"/> (the output row, narrowed in registers for 16-bit types) in one more pass.
     /// log-softmax is x − r − log Σ exp(x − r) for any r, so the loss and gradient formulas of <see cref="ClassRow"/>
     /// hold with r for the max. <paramref name="done"/> is false, nothing written, for a row with a NaN or infinite
@@ -845,7 +838,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         if (dst == null && eps == 0f)
         {
             // Forward only: chunk by chunk, any length.
-            done = FloatRows.MaxAndSumExp(row, c, out float mf, out float sf);
+            done = FloatRows.SumExpOneRead(row, c, out float mf, out float sf);
             return done ? TC.CreateTruncating(ClassRowTerms(target, sf, Elements.ToCompute<T, float>(row[target]) - mf, 0f, 0f, out _, out _, out _)) : TC.Zero;
         }
 
@@ -859,17 +852,18 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         // Rows lie one after another: the next row comes into L2 while this one's exps run.
         float* ahead = (float*)(row + c);
         float* keep = dst != null ? e : null;
-        float s = FloatRows.ExpSumMax(row, c, r, keep, w, eps != 0f, ahead, out float max, out float sumWd);
-        if (float.IsNaN(s) || !float.IsFinite(max))
+        float s = FloatRows.ExpSumAgainst(row, c, r, keep, w, eps != 0f, ahead, out float sumWd);
+        if (!(s < FloatRows.SumLimit))
         {
-            done = false;
-            return TC.Zero;
-        }
+            // A NaN or +∞ in the row (the general path gives PyTorch's NaNs), or an overflow: again against the max.
+            r = float.IsNaN(s) ? float.NaN : FloatRows.MaxOf(row, c);
+            if (!float.IsFinite(r))
+            {
+                done = false;
+                return TC.Zero;
+            }
 
-        if (max - r > 80f)
-        {
-            r = max;
-            s = FloatRows.ExpSumMax(row, c, r, keep, w, eps != 0f, null, out _, out sumWd);
+            s = FloatRows.ExpSumAgainst(row, c, r, keep, w, eps != 0f, null, out sumWd);
         }
 
         float dt = Elements.ToCompute<T, float>(row[target]) - r;
@@ -939,7 +933,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
             fixed (TC* px = xs)
             {
                 float* x = (float*)px;
-                if (FloatRows.MaxAndSumExp(x, c, out float mf, out float sf))
+                if (FloatRows.SumExpOneRead(x, c, out float mf, out float sf))
                 {
                     return TC.CreateTruncating(ClassRowTerms(target, sf, x[target] - mf, 0f, 0f, out _, out _, out _));
                 }
@@ -1146,7 +1140,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         fixed (TC* px = x)
         fixed (TC* pd = dst)
         {
-            if (!FloatRows.MaxAndSumExp((float*)px, x.Length, out float m, out float s))
+            if (!FloatRows.SumExpOneRead((float*)px, x.Length, out float m, out float s))
             {
                 return false;
             }

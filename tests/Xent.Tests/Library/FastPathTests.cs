@@ -49,6 +49,75 @@ public sealed class FastPathTests
         Compare(x, [3, classes], t, [3], Reduction.Mean, 0.2, weights: true);
     }
 
+    /// <summary>Class-target rows whose exps against their first logit overflow, or sum past the one-read kernels'
+    /// limit of 2^100 without overflowing, are redone against their max: row 1's last logit lies 75 above its first
+    /// (e^75 ≈ 2^108), row 2's 100 above, row 3's first 100 below the rest, and row 4 has two logits 88.5 above its
+    /// first, in two chunks of the forward pass when it is long enough (each chunk's sum is finite, their total is not);
+    /// the target sits on a far logit in some rows. float32, float16 and bfloat16 (against float64 on their own values), forward only and with the gradient
+    /// (the two one-read paths).</summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(17)]
+    [InlineData(33)]
+    [InlineData(130)]
+    [InlineData(4097)]    // two chunks of the forward pass
+    [InlineData(40_000)]
+    public void ClassRowsFarFromTheirFirstLogitMatchFloat64(int classes)
+    {
+        const int n = 5;
+        var rnd = new Random(classes + 5);
+        var x = new float[n * classes];
+        for (int i = 0; i < x.Length; i++) x[i] = (float)(rnd.NextDouble() * 6 - 3);
+        x[classes + classes - 1] = x[classes] + 75f;
+        x[2 * classes + classes - 1] = x[2 * classes] + 100f;
+        x[3 * classes] -= 100f;
+        x[4 * classes + classes / 2] = x[4 * classes] + 88.5f;
+        x[4 * classes + classes - 1] = x[4 * classes] + 88.5f;
+        long[] t = [0, classes - 1, classes / 2, classes - 1, classes / 2];
+        foreach (string type in new[] { "float", "half", "bfloat16" })
+        {
+            double[] xd = type switch
+            {
+                "half" => [.. x.Select(v => (double)(Half)v)],
+                "bfloat16" => [.. x.Select(v => (double)(float)(BFloat16)v)],
+                _ => [.. x.Select(v => (double)v)],
+            };
+            foreach (bool withGrad in new[] { false, true })
+            {
+                var lossD = new double[n];
+                var gradD = new double[x.Length];
+                Functional.CrossEntropy<double, long>(xd, [n, classes], t, [n], lossD, Reduction.None, gradInput: withGrad ? gradD : default);
+                double[] loss, grad = [];
+                if (type == "half")
+                {
+                    var l = new Half[n];
+                    var g = new Half[withGrad ? x.Length : 0];
+                    Functional.CrossEntropy<Half, long>([.. x.Select(v => (Half)v)], [n, classes], t, [n], l, Reduction.None, gradInput: withGrad ? g : default);
+                    (loss, grad) = ([.. l.Select(v => (double)v)], [.. g.Select(v => (double)v)]);
+                }
+                else if (type == "bfloat16")
+                {
+                    var l = new BFloat16[n];
+                    var g = new BFloat16[withGrad ? x.Length : 0];
+                    Functional.CrossEntropy<BFloat16, long>([.. x.Select(v => (BFloat16)v)], [n, classes], t, [n], l, Reduction.None, gradInput: withGrad ? g : default);
+                    (loss, grad) = ([.. l.Select(v => (double)(float)v)], [.. g.Select(v => (double)(float)v)]);
+                }
+                else
+                {
+                    var l = new float[n];
+                    var g = new float[withGrad ? x.Length : 0];
+                    Functional.CrossEntropy<float, long>(x, [n, classes], t, [n], l, Reduction.None, gradInput: withGrad ? g : default);
+                    (loss, grad) = ([.. l.Select(v => (double)v)], [.. g.Select(v => (double)v)]);
+                }
+
+                double tol = type switch { "half" => 2e-3, "bfloat16" => 1.6e-2, _ => 2e-5 };
+                for (int i = 0; i < n; i++) AssertClose(lossD[i], loss[i], tol, $"{type} grad={withGrad} loss[{i}]");
+                for (int i = 0; i < grad.Length; i++) AssertClose(gradD[i], grad[i], tol, $"{type} grad[{i}]");
+            }
+        }
+    }
+
     [Theory]
     [InlineData(50_000)]   // exps kept in the scratch row
     [InlineData(70_001)]   // longer than the scratch row: exps recomputed
