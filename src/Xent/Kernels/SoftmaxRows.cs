@@ -183,7 +183,23 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         for (long r = r0; r < r1; r++)
         {
             T* src = Input + r * c;
-            if (fused && long.CreateTruncating(Target[r]) != IgnoreIndex)
+            if (Kind == RowKind.ClassTarget && long.CreateTruncating(Target[r]) == IgnoreIndex)
+            {
+                // An ignored row: loss 0 and gradient 0 whatever its logits, without reading them.
+                if (Loss != null)
+                {
+                    Loss[r] = default;
+                }
+
+                if (Output != null)
+                {
+                    new Span<T>(Output + r * c, c).Clear();
+                }
+
+                continue;
+            }
+
+            if (fused)
             {
                 fixed (TC* pe = tmp)
                 {
