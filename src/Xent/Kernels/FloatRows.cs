@@ -661,6 +661,12 @@ internal static unsafe class FloatRows
             }
         }
 
+        if (typeof(T) == typeof(BFloat16) && e == null && (w == null || !smoothing))
+        {
+            // Only sums are taken, so the 64-element steps may read bfloat16 in another order.
+            return ExpSumBlock<T, LowRows.UnpackedBFloat16Load>(x, n, r, e, w, smoothing, ahead, out sumWd, out _);
+        }
+
         return ExpSumBlock<T, LowRows.ExactLoad>(x, n, r, e, w, smoothing, ahead, out sumWd, out _);
     }
 
@@ -691,10 +697,19 @@ internal static unsafe class FloatRows
                 Sse.Prefetch1(ahead + i + 48);
             }
 
-            Vector512<float> v0 = TLoad.Load(x + i);
-            Vector512<float> v1 = TLoad.Load(x + i + 16);
-            Vector512<float> v2 = TLoad.Load(x + i + 32);
-            Vector512<float> v3 = TLoad.Load(x + i + 48);
+            Vector512<float> v0, v1, v2, v3;
+            if (typeof(TLoad) == typeof(LowRows.UnpackedBFloat16Load))
+            {
+                LowRows.UnpackedBFloat16Load.Load64((ushort*)(x + i), out v0, out v1, out v2, out v3);
+            }
+            else
+            {
+                v0 = TLoad.Load(x + i);
+                v1 = TLoad.Load(x + i + 16);
+                v2 = TLoad.Load(x + i + 32);
+                v3 = TLoad.Load(x + i + 48);
+            }
+
             if (downscaled)
             {
                 a0 = LargestMagnitude(a0, LargestMagnitude(v0, v2));
