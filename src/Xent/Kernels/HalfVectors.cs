@@ -124,6 +124,24 @@ internal static unsafe class HalfVectors
         return Avx512F.TernaryLogic(magnitude, sign, Vector512.Create(HalfMagnitude), 0xE4);
     }
 
+    /// <summary>2^−14, the least normal half: below it halves are the multiples of 2^−24.</summary>
+    public const float MinNormalHalf = 6.1035156e-5f;
+
+    /// <summary><see cref="ToHalfBits(Vector512{float})"/> for values below <see cref="MinNormalHalf"/> in magnitude
+    /// (the caller makes sure): |value|·2^24 + 1.5·2^23 rounds, to nearest even as the scalar cast does, to the half's
+    /// magnitude bits (a count of 2^−24 up to 1024, 2^−14's bits) in the float's low bits. 4 instructions instead of 9.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<uint> TinyToHalfBits(Vector512<float> value) => TinyToHalfBits(value, Vector512.Abs(value));
+
+    /// <summary><see cref="TinyToHalfBits(Vector512{float})"/> with |value| already at hand.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<uint> TinyToHalfBits(Vector512<float> value, Vector512<float> magnitude)
+    {
+        Vector512<uint> sign = value.AsUInt32() >> 16;
+        Vector512<uint> bits = Avx512F.FusedMultiplyAdd(magnitude, Vector512.Create(16777216f), Vector512.Create(12582912f)).AsUInt32();
+        return Avx512F.TernaryLogic(bits, sign, Vector512.Create(HalfMagnitude), 0xE4);
+    }
+
     /// <summary>Rounds 16 floats to halves, as the scalar <c>(Half)float</c> cast does, and stores them.</summary>
     /// <param name="value">The floats.</param>
     /// <param name="destination">Where the 16 halves go.</param>

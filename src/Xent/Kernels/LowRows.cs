@@ -127,18 +127,22 @@ internal static unsafe class LowRows
         typeof(T) == typeof(Half) ? HalfVectors.ToHalfBits(value) : Elements.BFloat16Bits(value.AsUInt32());
 
     /// <summary>Two sets of 16 floats rounded to <typeparamref name="T"/>'s bits, in order in one vector (one vpermt2w
-    /// joins the even words of both).</summary>
+    /// joins the even words of both). With <paramref name="tiny"/> (float16 only), every value is below 2^−14 in
+    /// magnitude (<see cref="HalfVectors.TinyToHalfBits(Vector512{float})"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<ushort> NarrowPair<T>(Vector512<float> low, Vector512<float> high)
+    public static Vector512<ushort> NarrowPair<T>(Vector512<float> low, Vector512<float> high, bool tiny = false)
         where T : unmanaged =>
-        Avx512BW.PermuteVar32x16x2(NarrowBits<T>(low).AsUInt16(), Vector512.Create(
-            (ushort)0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 32, 34, 36, 38, 40, 42, 44, 46, 48, 50, 52, 54, 56, 58, 60, 62),
-            NarrowBits<T>(high).AsUInt16());
+        Avx512BW.PermuteVar32x16x2(
+            (typeof(T) == typeof(Half) && tiny ? HalfVectors.TinyToHalfBits(low) : NarrowBits<T>(low)).AsUInt16(),
+            Vector512.Create((ushort)0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 32, 34, 36, 38, 40, 42, 44, 46, 48, 50, 52, 54, 56, 58, 60, 62),
+            (typeof(T) == typeof(Half) && tiny ? HalfVectors.TinyToHalfBits(high) : NarrowBits<T>(high)).AsUInt16());
 
     /// <summary>dst_i = a·e_i + b·w_i (or + b when <paramref name="w"/> is null), rounded to <typeparamref name="T"/>;
-    /// with <paramref name="nonTemporal"/>, stored past the cache (from the first 32-byte boundary on).</summary>
+    /// with <paramref name="nonTemporal"/>, stored past the cache (from the first 32-byte boundary on). With
+    /// <paramref name="mostlyTiny"/>, float16 vectors whose values all lie below 2^−14 take the short rounding
+    /// (<see cref="HalfVectors.TinyToHalfBits(Vector512{float}, Vector512{float})"/>), others the full one.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void AffineNarrow<T>(float* e, int n, float a, float b, float* w, T* destination, bool nonTemporal)
+    public static void AffineNarrow<T>(float* e, int n, float a, float b, float* w, T* destination, bool nonTemporal, bool mostlyTiny = false)
         where T : unmanaged
     {
         int i = 0;
@@ -150,20 +154,20 @@ internal static unsafe class LowRows
             }
         }
 
-        Vector512<float> va = Vector512.Create(a), vb = Vector512.Create(b);
-        for (; i <= n - 16; i += 16)
+        if (typeof(T) == typeof(Half) && mostlyTiny)
         {
-            Vector512<float> bw = w == null ? vb : vb * Vector512.Load(w + i);
-            Vector256<ushort> r = Narrow<T>(Avx512F.FusedMultiplyAdd(Vector512.Load(e + i), va, bw));
-            if (nonTemporal)
-            {
-                Avx.StoreAlignedNonTemporal((ushort*)(destination + i), r);
-            }
-            else
-            {
-                r.Store((ushort*)(destination + i));
-            }
+            i = nonTemporal
+                ? AffineNarrowSteps<T, Set, Set>(e, i, n, a, b, w, destination)
+                : AffineNarrowSteps<T, Clear, Set>(e, i, n, a, b, w, destination);
         }
+        else
+        {
+            i = nonTemporal
+                ? AffineNarrowSteps<T, Set, Clear>(e, i, n, a, b, w, destination)
+                : AffineNarrowSteps<T, Clear, Clear>(e, i, n, a, b, w, destination);
+        }
+
+        Vector512<float> va = Vector512.Create(a), vb = Vector512.Create(b);
 
         if (i < n && n >= 16 && !nonTemporal && Avx512BW.VL.IsSupported)
         {
@@ -180,5 +184,45 @@ internal static unsafe class LowRows
         {
             destination[i] = Elements.FromCompute<T, float>(MathF.FusedMultiplyAdd(e[i], a, w == null ? b : b * w[i]));
         }
+    }
+
+    /// <summary>The 16-element steps of <see cref="AffineNarrow"/> from <paramref name="i"/>, compiled per store kind and
+    /// rounding (one loop without branches on either); returns where they stopped.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int AffineNarrowSteps<T, TNonTemporal, TTiny>(float* e, int i, int n, float a, float b, float* w, T* destination)
+        where T : unmanaged
+        where TNonTemporal : struct, IFlag
+        where TTiny : struct, IFlag
+    {
+        Vector512<float> va = Vector512.Create(a), vb = Vector512.Create(b);
+        for (; i <= n - 16; i += 16)
+        {
+            Vector512<float> bw = w == null ? vb : vb * Vector512.Load(w + i);
+            Vector512<float> v = Avx512F.FusedMultiplyAdd(Vector512.Load(e + i), va, bw);
+            Vector512<uint> bits;
+            if (TTiny.On)
+            {
+                Vector512<float> magnitude = Vector512.Abs(v);
+                bits = Vector512.LessThanAll(magnitude, Vector512.Create(HalfVectors.MinNormalHalf))
+                    ? HalfVectors.TinyToHalfBits(v, magnitude)
+                    : NarrowBits<T>(v);
+            }
+            else
+            {
+                bits = NarrowBits<T>(v);
+            }
+
+            Vector256<ushort> r = Avx512F.ConvertToVector256UInt16(bits);
+            if (TNonTemporal.On)
+            {
+                Avx.StoreAlignedNonTemporal((ushort*)(destination + i), r);
+            }
+            else
+            {
+                r.Store((ushort*)(destination + i));
+            }
+        }
+
+        return i;
     }
 }

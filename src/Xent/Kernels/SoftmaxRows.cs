@@ -420,6 +420,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         float epsOverC = eps / c;
         float weightSum = float.CreateTruncating(WeightSum);
         Vector512<double> partial = Vector512<double>.Zero;
+        Vector512<float> tiny = Vector512<float>.AllBitsSet;   // every gradient below 2^−14 (float16's subnormals)
         for (int g = 0; g < lanes; g += 16)
         {
             if (ok[g / 16] == 0)
@@ -455,15 +456,21 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
             if (grad)
             {
                 // ∂loss/∂x_k = a·e_k + b·w_k − [k = t]·fix; fix reuses the dt slot, a and b are zero where ignored.
-                Vector512.ConditionalSelect(valid16, gg * (wtg * (1f - eps) + Vector512.Create(epsOverC * weightSum)) / sg, Vector512<float>.Zero).Store(a + g);
+                Vector512<float> gA = gg * (wtg * (1f - eps) + Vector512.Create(epsOverC * weightSum));
+                Vector512.ConditionalSelect(valid16, gA / sg, Vector512<float>.Zero).Store(a + g);
+                // |∂loss/∂x_k| <= |g|·A (+ |b| with smoothing): the softmax sums to 1.
+                Vector512<float> bound = Vector512.Abs(gA) + Vector512.Abs(gg * epsOverC);
+                tiny &= Vector512.LessThan(bound, Vector512.Create(HalfVectors.MinNormalHalf)) | ~valid16;
                 (eps != 0f ? Vector512.ConditionalSelect(valid16, -(gg * epsOverC), Vector512<float>.Zero) : Vector512<float>.Zero).Store(bv + g);
                 (gg * (1f - eps) * wtg).Store(dt + g);
             }
         }
 
-        // 4. The gradient, one contiguous run per class.
+        // 4. The gradient, one contiguous run per class. float16 gradients that are all subnormal halves (a mean over
+        //    many positions) take the short rounding.
         if (grad)
         {
+            bool tinyHalves = typeof(T) == typeof(Half) && tiny.AsInt32() == Vector512<int>.AllBitsSet && !(w != null && eps != 0f);
             bool weightedB = w != null && eps != 0f;
             bool smoothed = eps != 0f;
             // Non-temporal stores need 64-byte-aligned lines, which the runs rarely start on (.NET arrays are 16 bytes
@@ -512,7 +519,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                 if (stream16)
                 {
                     ushort* hrow = (ushort*)row;
-                    Vector512<ushort> head = LowRows.NarrowPair<T>(Gradient(smoothed, ek, a, bv, dt, tl, 0, kv, wk), Gradient(smoothed, ek, a, bv, dt, tl, 16, kv, wk));
+                    Vector512<ushort> head = LowRows.NarrowPair<T>(Gradient(smoothed, ek, a, bv, dt, tl, 0, kv, wk), Gradient(smoothed, ek, a, bv, dt, tl, 16, kv, wk), tinyHalves);
                     for (int l = 0; l < h; l++)
                     {
                         hrow[l] = head.GetElement(l);
@@ -521,10 +528,10 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                     for (int g = h; g < end; g += 32)
                     {
                         Avx512F.StoreAlignedNonTemporal(hrow + g,
-                            LowRows.NarrowPair<T>(Gradient(smoothed, ek, a, bv, dt, tl, g, kv, wk), Gradient(smoothed, ek, a, bv, dt, tl, g + 16, kv, wk)));
+                            LowRows.NarrowPair<T>(Gradient(smoothed, ek, a, bv, dt, tl, g, kv, wk), Gradient(smoothed, ek, a, bv, dt, tl, g + 16, kv, wk), tinyHalves));
                     }
 
-                    Vector512<ushort> tail = LowRows.NarrowPair<T>(Gradient(smoothed, ek, a, bv, dt, tl, lanes - 32, kv, wk), Gradient(smoothed, ek, a, bv, dt, tl, lanes - 16, kv, wk));
+                    Vector512<ushort> tail = LowRows.NarrowPair<T>(Gradient(smoothed, ek, a, bv, dt, tl, lanes - 32, kv, wk), Gradient(smoothed, ek, a, bv, dt, tl, lanes - 16, kv, wk), tinyHalves);
                     for (int l = end; l < lanes; l++)
                     {
                         hrow[l] = tail.GetElement(l - (lanes - 32));
@@ -543,7 +550,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                     Vector512<float> r = Gradient(smoothed, ek, a, bv, dt, tl, g, kv, wk);
                     if (typeof(T) != typeof(float))
                     {
-                        LowRows.Narrow<T>(r).Store((ushort*)(row + g));
+                        Avx512F.ConvertToVector256UInt16(tinyHalves ? HalfVectors.TinyToHalfBits(r) : LowRows.NarrowBits<T>(r)).Store((ushort*)(row + g));
                     }
                     else
                     {
@@ -899,7 +906,11 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
             }
             else
             {
-                LowRows.AffineNarrow(e, c, a, b, bw, dst, nonTemporal);
+                // a·e sums to g·A over the row, so at most g·A·2^15 of its terms reach 2^−15: when those are few (a mean
+                // over many rows), nearly every float16 gradient is a subnormal half, which rounds in 4 instructions.
+                bool mostlyTiny = typeof(T) == typeof(Half) && MathF.Abs(a) * s * 32768f <= c / 32
+                    && (b == 0f || (bw == null && MathF.Abs(b) < 1f / 32768f));
+                LowRows.AffineNarrow(e, c, a, b, bw, dst, nonTemporal, mostlyTiny);
                 dst[target] = Elements.FromCompute<T, float>(gt);
             }
         }
