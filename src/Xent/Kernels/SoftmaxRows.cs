@@ -563,6 +563,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         return Vector512.Sum(partial);
     }
 
+    /// <summary>Picks the compiled form of <see cref="ExpPass{TLoad, TGrad, TSmoothed}"/> for the tile's flags.</summary>
     private static void ExpPass<TLoad>(bool grad, bool smoothed, T* src, int c, int lanes, long d, int* tl, float* e, float* w, float* r0, float* s, float* sumWd, float* dt, int* ok)
         where TLoad : struct, LowRows.IRowLoad
     {
@@ -610,7 +611,6 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
             Vector512<float> ma = Vector512<float>.Zero, mb = ma;   // float16: the largest magnitude
             Vector512<float> sa = Vector512<float>.Zero, sb = Vector512<float>.Zero;
             Vector512<float> wa = Vector512<float>.Zero, wb = Vector512<float>.Zero;
-            Vector512<float> xa, xb;
             Vector512<float> liveA = Vector512.GreaterThanOrEqual(ta, Vector512<int>.Zero).AsSingle();
             Vector512<float> liveB = Vector512.GreaterThanOrEqual(tb, Vector512<int>.Zero).AsSingle();
             T* row = src + g;
@@ -650,8 +650,8 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                 }
             }
 
-            xa = PickTarget(src + g, ta, d, wide, ra0);
-            xb = PickTarget(src + h, tb, d, wide, rb0);
+            Vector512<float> xa = PickTarget(src + g, ta, d, wide, ra0);
+            Vector512<float> xb = PickTarget(src + h, tb, d, wide, rb0);
 
             Finish(g, ra, ma, sa, wa, xa, liveA, r0, s, sumWd, dt, ok);
             Finish(h, rb, mb, sb, wb, xb, liveB, r0, s, sumWd, dt, ok);
