@@ -655,7 +655,7 @@ internal static unsafe class FloatRows
         {
             // float16 is first widened without its infinity and NaN case (4 instructions fewer per 16 elements); those
             // come out finite but at least 65536 in magnitude, beyond every finite half, and a block with one is redone.
-            float s = ExpSumBlock<T, LowRows.HalfBitsLoad>(x, n, r, e, w, smoothing, ahead, out sumWd, out bool misread);
+            float s = ExpSumBlock<T, LowRows.HalfBitsLoad, Clear>(x, n, r, e, w, smoothing, ahead, out sumWd, out bool misread);
             if (!misread)
             {
                 return s;
@@ -665,19 +665,22 @@ internal static unsafe class FloatRows
         if (typeof(T) == typeof(BFloat16) && e == null && (w == null || !smoothing))
         {
             // Only sums are taken, so the 64-element steps may read bfloat16 in another order.
-            return ExpSumBlock<T, LowRows.UnpackedBFloat16Load>(x, n, r, e, w, smoothing, ahead, out sumWd, out _);
+            return ExpSumBlock<T, LowRows.ExactLoad, Set>(x, n, r, e, w, smoothing, ahead, out sumWd, out _);
         }
 
-        return ExpSumBlock<T, LowRows.ExactLoad>(x, n, r, e, w, smoothing, ahead, out sumWd, out _);
+        return ExpSumBlock<T, LowRows.ExactLoad, Clear>(x, n, r, e, w, smoothing, ahead, out sumWd, out _);
     }
 
     /// <summary>One block of <see cref="ExpSumAgainst"/>. Loaded through <see cref="LowRows.HalfBitsLoad"/>, it tracks the
     /// largest magnitude (one vrangeps), and <paramref name="misread"/> says that the block holds a float16 infinity or
-    /// NaN, whose results are then wrong: a value at least 65536 in magnitude.</summary>
+    /// NaN, whose results are then wrong: a value at least 65536 in magnitude. With <typeparamref name="TUnordered"/>
+    /// (bfloat16, no exps kept, no weights in the sums) the 64-element steps read their elements in another order
+    /// (<see cref="LowRows.LoadBFloat16Unordered"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static float ExpSumBlock<T, TLoad>(T* x, int n, float r, float* e, float* w, bool smoothing, float* ahead, out float sumWd, out bool misread)
+    private static float ExpSumBlock<T, TLoad, TUnordered>(T* x, int n, float r, float* e, float* w, bool smoothing, float* ahead, out float sumWd, out bool misread)
         where T : unmanaged
         where TLoad : struct, LowRows.IRowLoad
+        where TUnordered : struct, IFlag
     {
         int i = 0;
         Vector512<float> vr = Vector512.Create(r);
@@ -699,9 +702,9 @@ internal static unsafe class FloatRows
             }
 
             Vector512<float> v0, v1, v2, v3;
-            if (typeof(TLoad) == typeof(LowRows.UnpackedBFloat16Load))
+            if (TUnordered.On && typeof(T) == typeof(BFloat16))
             {
-                LowRows.UnpackedBFloat16Load.Load64((ushort*)(x + i), out v0, out v1, out v2, out v3);
+                LowRows.LoadBFloat16Unordered((ushort*)(x + i), out v0, out v1, out v2, out v3);
             }
             else
             {

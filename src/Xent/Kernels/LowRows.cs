@@ -65,33 +65,16 @@ internal static unsafe class LowRows
         public static Vector512<float> Exp(Vector512<float> d) => FloatRows.Exp(d);
     }
 
-    /// <summary>bfloat16 for passes that only sum: <see cref="ExactLoad"/>, but the exp passes' 64-element steps read two
-    /// vectors of 32 and unpack each into two of 16 (vpunpcklwd/vpunpckhwd against zero: one instruction per 16
-    /// instead of a widen and a shift), which leaves the elements in another order within the 64.</summary>
-    internal readonly struct UnpackedBFloat16Load : IRowLoad
+    /// <summary>64 bfloat16 as four vectors of 16 floats in lane-interleaved order, for passes that only sum: two vectors
+    /// of 32 unpacked against zero (vpunpcklwd/vpunpckhwd, one instruction per 16 instead of a widen and a shift).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void LoadBFloat16Unordered(ushort* source, out Vector512<float> v0, out Vector512<float> v1, out Vector512<float> v2, out Vector512<float> v3)
     {
-        public static float Scale => 1f;
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector512<float> Load<T>(T* source)
-            where T : unmanaged => LowRows.Load(source);
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector512<float> Minus(Vector512<float> v, Vector512<float> negR) => v + negR;
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector512<float> Exp(Vector512<float> d) => FloatRows.Exp(d);
-
-        /// <summary>64 bfloat16 as four vectors of 16 floats, in lane-interleaved order.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void Load64(ushort* source, out Vector512<float> v0, out Vector512<float> v1, out Vector512<float> v2, out Vector512<float> v3)
-        {
-            Vector512<ushort> lo = Vector512.Load(source), hi = Vector512.Load(source + 32);
-            v0 = Avx512BW.UnpackLow(Vector512<ushort>.Zero, lo).AsSingle();
-            v1 = Avx512BW.UnpackHigh(Vector512<ushort>.Zero, lo).AsSingle();
-            v2 = Avx512BW.UnpackLow(Vector512<ushort>.Zero, hi).AsSingle();
-            v3 = Avx512BW.UnpackHigh(Vector512<ushort>.Zero, hi).AsSingle();
-        }
+        Vector512<ushort> lo = Vector512.Load(source), hi = Vector512.Load(source + 32);
+        v0 = Avx512BW.UnpackLow(Vector512<ushort>.Zero, lo).AsSingle();
+        v1 = Avx512BW.UnpackHigh(Vector512<ushort>.Zero, lo).AsSingle();
+        v2 = Avx512BW.UnpackLow(Vector512<ushort>.Zero, hi).AsSingle();
+        v3 = Avx512BW.UnpackHigh(Vector512<ushort>.Zero, hi).AsSingle();
     }
 
     /// <summary>float16 as <see cref="HalfVectors.LoadDownscaled"/> reads it: infinity and NaN come out finite, and
