@@ -8,7 +8,7 @@ namespace Xent.Kernels;
 /// each gradient written once.</summary>
 /// <remarks>
 /// The exp (AVX-512) reduces by ln 2 / 16 (2 FMAs), takes 2^(j/16) from a 16-entry table in one register (vpermps),
-/// e^r − 1 from a cubic, and scales by 2^n with vscalefps: 11 instructions, within 1.07 ulp of the true value
+/// e^r − 1 from a cubic, and scales by 2^n with vscalefps: 12 instructions with the clamp at both ends, within 1.07 ulp of the true value
 /// (VectorExpTests checks 2 on a dense grid over [−104, 88.75]); it replaced Cephes' <c>expf</c> (14 instructions,
 /// 1.26 ulp), which the AVX2 form keeps. Callers pass x − r, where r is the row's max or, in the one-read kernels, a
 /// logit of the row (when the sum of the exps overflows or reaches <see cref="SumLimit"/>, the pass is redone against
@@ -19,9 +19,6 @@ namespace Xent.Kernels;
 /// </remarks>
 internal static unsafe class FloatRows
 {
-    /// <summary>Below this, e^x is 0 in float32 even as a subnormal (2^−150 rounds to 0).</summary>
-    private const float MinExponent = -103.972084f;
-
     private const float Log2E = 1.44269504088896341f;
     private const float Ln2Hi = 0.693359375f;
     private const float Ln2Lo = -2.12194440e-4f;
@@ -35,8 +32,18 @@ internal static unsafe class FloatRows
     /// <summary>Whether the fused kernels apply here: they need AVX-512 (for vscalefps) or AVX2 with FMA.</summary>
     public static bool IsSupported => Avx512F.IsSupported || (Avx2.IsSupported && Fma.IsSupported);
 
+    /// <summary>e^x for any x: x is first clamped to [−104, 104] (vmaxps and vminps with the constant first, so that a
+    /// NaN x comes through). Below −104 e^x is 0 in float and above 88.7 it is +∞; unclamped, an x past about 2^18 leaves
+    /// the reduction inexact, and from about 10^8 on the result can come out −∞ or 0 instead of +∞, which would hide an
+    /// overflow from the one-read passes' sums. (vrangeps would clamp both ends in one instruction, but it returns the
+    /// bound for a NaN.)</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector512<float> Exp(Vector512<float> x) => ExpUnclamped(Vector512.Max(x, Vector512.Create(MinExponent)));
+    internal static Vector512<float> Exp(Vector512<float> x) =>
+        ExpUnclamped(Vector512.Min(Vector512.Max(x, Vector512.Create(-ClampMagnitude)), Vector512.Create(ClampMagnitude)));
+
+    /// <summary>Where <see cref="Exp(Vector512{float})"/> clamps x: past both ends of float's exp (e^−104 rounds to 0,
+    /// e^89 overflows).</summary>
+    private const float ClampMagnitude = 104f;
 
     /// <summary><see cref="Exp(Vector512{float})"/> without its clamp, for |x| &lt; 2^18 only (x − r of two float16 values,
     /// or of a float16 infinity or NaN read downscaled): there x / ln 2 still rounds to sixteenths, below −104 the

@@ -118,6 +118,71 @@ public sealed class FastPathTests
         }
     }
 
+    /// <summary>Huge finite logits (10^10 to 3·10^38, either sign) as the first logit, beside it and at the target, in
+    /// rows and K-dim tiles of float32 and bfloat16, forward only and with the gradient, against float64 on the same
+    /// values: the one-read passes must see the overflow (an exp that came out −∞ or 0 for them once hid it).</summary>
+    [Theory]
+    [InlineData(1e10f)]
+    [InlineData(1e30f)]
+    [InlineData(3e38f)]
+    [InlineData(-1e30f)]
+    public void HugeFiniteLogitsMatchFloat64(float huge)
+    {
+        foreach ((int n, int c, int d) in new[] { (4, 154, 1), (2, 21, 96) })
+        {
+            var rnd = new Random(c + d);
+            var x = new float[n * c * d];
+            for (int i = 0; i < x.Length; i++) x[i] = (float)(rnd.NextDouble() * 2 - 1);
+            var t = new long[n * d];
+            for (int i = 0; i < t.Length; i++) t[i] = rnd.Next(c);
+            // (sample, class, position, target): the first logit; class 1 beside a class-0 target; the target itself.
+            (int, int, int, int)[] places = d == 1 ? [(0, 0, 0, 3), (1, 1, 0, 0), (2, 2, 0, 2)] : [(0, 0, 0, 3), (0, 1, 5, 0), (1, 2, 7, 2)];
+            foreach ((int sample, int cls, int pos, int target) in places)
+            {
+                x[(sample * c + cls) * d + pos] = huge;
+                t[sample * d + pos] = target;
+            }
+
+            nint[] shape = d == 1 ? [n, c] : [n, c, d];
+            nint[] tshape = d == 1 ? [n] : [n, d];
+            foreach (bool bf16 in new[] { false, true })
+            {
+                float[] xr = bf16 ? [.. x.Select(v => (float)(BFloat16)v)] : x;
+                foreach (bool withGrad in new[] { false, true })
+                {
+                    var lossD = new double[n * d];
+                    var gradD = new double[x.Length];
+                    Functional.CrossEntropy<double, long>([.. xr.Select(v => (double)v)], shape, t, tshape, lossD, Reduction.None, gradInput: withGrad ? gradD : default);
+                    double[] loss, grad;
+                    if (bf16)
+                    {
+                        var l = new BFloat16[n * d];
+                        var g = new BFloat16[withGrad ? x.Length : 0];
+                        Functional.CrossEntropy<BFloat16, long>([.. xr.Select(v => (BFloat16)v)], shape, t, tshape, l, Reduction.None, gradInput: withGrad ? g : default);
+                        (loss, grad) = ([.. l.Select(v => (double)(float)v)], [.. g.Select(v => (double)(float)v)]);
+                    }
+                    else
+                    {
+                        var l = new float[n * d];
+                        var g = new float[withGrad ? x.Length : 0];
+                        Functional.CrossEntropy<float, long>(xr, shape, t, tshape, l, Reduction.None, gradInput: withGrad ? g : default);
+                        (loss, grad) = ([.. l.Select(v => (double)v)], [.. g.Select(v => (double)v)]);
+                    }
+
+                    double tol = bf16 ? 1.6e-2 : 2e-5;
+                    string what = $"{huge:G3} ({n},{c},{d}) bf16={bf16} grad={withGrad}";
+                    for (int i = 0; i < loss.Length; i++)
+                    {
+                        double expected = bf16 ? (float)(BFloat16)(float)lossD[i] : (float)lossD[i];
+                        AssertClose(expected, loss[i], tol, $"{what} loss[{i}]");
+                    }
+
+                    for (int i = 0; i < grad.Length; i++) AssertClose(gradD[i], grad[i], tol, $"{what} grad[{i}]");
+                }
+            }
+        }
+    }
+
     [Theory]
     [InlineData(50_000)]   // exps kept in the scratch row
     [InlineData(70_001)]   // longer than the scratch row: exps recomputed

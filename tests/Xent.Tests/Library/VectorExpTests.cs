@@ -21,6 +21,20 @@ public sealed class VectorExpTests
     [VectorWidthFact(256)]
     public void Exp256SpecialValues() => CheckSpecials(256);
 
+    /// <summary>Huge inputs saturate: +∞ for every x past 88.7 and 0 for every x below −104, whatever their size. (Past
+    /// about 10^8 an unclamped reduction comes out −∞ or 0, which would hide an overflow from the one-read passes.)</summary>
+    [VectorWidthFact(512)]
+    public void Exp512HugeInputsSaturate()
+    {
+        float[] x = [89f, 105f, 5e5f, 1e6f, 1e8f, 1e10f, 1e20f, 1e30f, float.MaxValue, -105f, -5e5f, -1e8f, -1e10f, -1e20f, -1e30f, float.MinValue];
+        Vector512<float> y = FloatRows.Exp(Vector512.Create(x));
+        for (int i = 0; i < 16; i++)
+        {
+            float expected = x[i] > 0 ? float.PositiveInfinity : 0f;
+            Assert.True(y[i].Equals(expected), $"exp({x[i]:R}) = {y[i]:R}, expected {expected:R}");
+        }
+    }
+
     private static Vector512<float> Exp(int width, Vector512<float> x) =>
         width == 512 ? FloatRows.Exp(x) : Vector512.Create(FloatRows.Exp(x.GetLower()), FloatRows.Exp(x.GetUpper()));
 
