@@ -14,7 +14,7 @@ namespace Xent.Kernels;
 /// logit of the row (when the sum of the exps overflows or reaches <see cref="SumLimit"/>, the pass is redone against
 /// the max): finite, −∞ or, in a row that then goes to the general path, NaN or +∞. float16 passes, whose x − r stays
 /// below 2^18, skip the clamp (<see cref="ExpUnclamped"/>). Measured on this machine's Zen 4 core it is about 3× faster
-/// than <c>TensorPrimitives.Exp</c> (0.175 ns per float with four in flight, Cephes' 0.20), and for 16-bit inputs the
+/// than <c>TensorPrimitives.Exp</c> (0.18–0.21 ns per float with four in flight, Cephes' 0.20), and for 16-bit inputs the
 /// exp count, not memory, sets the floor (bench/RESULTS.md).
 /// </remarks>
 internal static unsafe class FloatRows
