@@ -1160,19 +1160,29 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         return loss;
     }
 
-    /// <summary>log p = x − (m + log Σ exp(x − m)) with the statistics from one read of the row, then one write.
-    /// Returns false, having written nothing, when the row's max is not finite (the general path gives PyTorch's NaNs).</summary>
+    /// <summary>log p = (x − m) − log Σ exp(x − m) with m the row's max, as PyTorch takes it: x − m is exact near the max,
+    /// where x − (m + log s) would lose log s in m's last bits (a logit of 65504 came out 0.0017 off, one of 10^30 0 instead
+    /// of −ln 2). A max pass, an exp pass and the write. Returns false, having written nothing, when the max is not
+    /// finite or the row holds a NaN (the general path gives PyTorch's NaNs).</summary>
     private static bool LogSoftmaxFloat(Span<TC> x, Span<TC> dst)
     {
         fixed (TC* px = x)
-        fixed (TC* pd = dst)
         {
-            if (!FloatRows.SumExpOneRead((float*)px, x.Length, out float m, out float s))
+            float m = FloatRows.Max((float*)px, x.Length);
+            if (!float.IsFinite(m))
             {
                 return false;
             }
 
-            FloatRows.Affine((float*)px, x.Length, 1f, -(m + MathF.Log(s)), null, (float*)pd, nonTemporal: false);
+            float s = FloatRows.ExpSum((float*)px, x.Length, m, null);
+            if (float.IsNaN(s))
+            {
+                return false;   // a NaN, which the bare vmaxps may have dropped
+            }
+
+            Span<float> xf = MemoryMarshal.Cast<TC, float>(x), df = MemoryMarshal.Cast<TC, float>(dst);
+            TensorPrimitives.Subtract(xf, m, df);
+            TensorPrimitives.Subtract(df, MathF.Log(s), df);
             return true;
         }
     }

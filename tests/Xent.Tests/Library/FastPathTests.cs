@@ -201,6 +201,31 @@ public sealed class FastPathTests
         }
     }
 
+    /// <summary>Log-softmax of rows whose largest logits are large (65504, 10^30, twice each, so that their own
+    /// log-probability is −ln 2 and others are far below): x − (m + log s) would lose log s in m's last bits.</summary>
+    [Theory]
+    [InlineData(65504f)]
+    [InlineData(1e30f)]
+    [InlineData(-3e4f)]
+    public void LogSoftmaxOfLargeLogitsKeepsLogS(float big)
+    {
+        foreach (int c in new[] { 2, 17, 96, 5000 })
+        {
+            var rnd = new Random(c);
+            var x = new float[2 * c];
+            for (int i = 0; i < x.Length; i++) x[i] = big - (float)(rnd.NextDouble() * 20);
+            x[0] = big;
+            x[c - 1] = big;
+            x[c] = big;
+            x[c + c / 2] = big;
+            var got = new float[x.Length];
+            var expected = new double[x.Length];
+            Functional.LogSoftmax<float>(x, [2, c], 1, got);
+            Functional.LogSoftmax<double>([.. x.Select(v => (double)v)], [2, c], 1, expected);
+            for (int i = 0; i < x.Length; i++) AssertClose(expected[i], got[i], 2e-6, $"{big:G3} c={c} logp[{i}]");
+        }
+    }
+
     /// <summary>Huge finite logits (10^10 to 3·10^38, either sign) as the first logit, beside it and at the target, in
     /// rows and K-dim tiles of float32 and bfloat16, forward only and with the gradient, against float64 on the same
     /// values: the one-read passes must see the overflow (an exp that came out −∞ or 0 for them once hid it).</summary>
