@@ -128,15 +128,10 @@ public sealed class FastPathTests
     public void RandomShapesAndSpecialsMatchFloat64(int seed)
     {
         var rnd = new Random(seed);
-        float[] specials = [float.NegativeInfinity, float.PositiveInfinity, float.NaN, 65504f, -65504f, 1e30f, -1e30f];
         for (int iteration = 0; iteration < 60; iteration++)
         {
-            int n = rnd.Next(1, 4), c = rnd.Next(1, 300), d = rnd.Next(0, 3) == 0 ? 1 : rnd.Next(1, 200);
-            int total = n * c * d;
-            var x = new float[total];
-            double spread = new[] { 1.0, 10, 60, 120 }[rnd.Next(4)];
-            for (int i = 0; i < total; i++) x[i] = (float)((rnd.NextDouble() * 2 - 1) * spread);
-            for (int k = rnd.Next(0, 3); k > 0; k--) x[rnd.Next(total)] = specials[rnd.Next(specials.Length)];
+            (float[] x, int n, int c, int d, double spread) = RandomLogits(rnd, 300, 200);
+            int total = x.Length;
             var t = new long[n * d];
             for (int i = 0; i < t.Length; i++) t[i] = rnd.Next(10) == 0 ? -100 : rnd.Next(c);
             nint[] shape = d > 1 ? [n, c, d] : [n, c];
@@ -211,20 +206,29 @@ public sealed class FastPathTests
     public void RandomWeightsProbabilitiesAndLogSoftmaxMatchFloat64(int seed)
     {
         var rnd = new Random(seed);
-        float[] specials = [float.NegativeInfinity, float.PositiveInfinity, float.NaN, 65504f, -65504f, 1e30f, -1e30f];
         for (int iteration = 0; iteration < 40; iteration++)
         {
-            int n = rnd.Next(1, 4), c = rnd.Next(1, 200), d = rnd.Next(0, 3) == 0 ? 1 : rnd.Next(1, 120);
-            var x = new float[n * c * d];
-            double spread = new[] { 1.0, 10, 60, 120 }[rnd.Next(4)];
-            for (int i = 0; i < x.Length; i++) x[i] = (float)((rnd.NextDouble() * 2 - 1) * spread);
-            for (int k = rnd.Next(0, 3); k > 0; k--) x[rnd.Next(x.Length)] = specials[rnd.Next(specials.Length)];
+            (float[] x, int n, int c, int d, double spread) = RandomLogits(rnd, 200, 120);
             int caseSeed = rnd.Next();
             string what = $"seed {seed} #{iteration} ({n},{c},{d}) spread {spread}";
             RandomEntryPoints<float>(x, n, c, d, new Random(caseSeed), what);
             RandomEntryPoints<Half>(x, n, c, d, new Random(caseSeed), what);
             RandomEntryPoints<BFloat16>(x, n, c, d, new Random(caseSeed), what);
         }
+    }
+
+    /// <summary>A case of the random runs: 1–3 samples of rows or of up to <paramref name="maxPositions"/> positions, up
+    /// to <paramref name="maxClasses"/> classes, logits spread ±1 to ±120 with up to two specials among them (±∞, NaN,
+    /// ±65504, ±10^30).</summary>
+    private static (float[] X, int N, int C, int D, double Spread) RandomLogits(Random rnd, int maxClasses, int maxPositions)
+    {
+        float[] specials = [float.NegativeInfinity, float.PositiveInfinity, float.NaN, 65504f, -65504f, 1e30f, -1e30f];
+        int n = rnd.Next(1, 4), c = rnd.Next(1, maxClasses), d = rnd.Next(0, 3) == 0 ? 1 : rnd.Next(1, maxPositions);
+        var x = new float[n * c * d];
+        double spread = new[] { 1.0, 10, 60, 120 }[rnd.Next(4)];
+        for (int i = 0; i < x.Length; i++) x[i] = (float)((rnd.NextDouble() * 2 - 1) * spread);
+        for (int k = rnd.Next(0, 3); k > 0; k--) x[rnd.Next(x.Length)] = specials[rnd.Next(specials.Length)];
+        return (x, n, c, d, spread);
     }
 
     private static void RandomEntryPoints<T>(float[] x, int n, int c, int d, Random rnd, string what)
