@@ -187,7 +187,7 @@ internal static unsafe class FloatRows
     {
         if (Avx512F.IsSupported)
         {
-            // The one-read kernel with the row's max as the reference (its own max comes along unused).
+            // The one-read kernel, with the row's max as the reference.
             return ExpSumAgainst(x, n, m, e, null, false, ahead, out _);
         }
 
@@ -872,7 +872,7 @@ internal static unsafe class FloatRows
 
     /// <summary>max(|a|, |b|) in one vrangeps (its sign cleared).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> LargestMagnitude(Vector512<float> a, Vector512<float> b) => Avx512DQ.Range(a, b, 0x0B);
+    internal static Vector512<float> LargestMagnitude(Vector512<float> a, Vector512<float> b) => Avx512DQ.Range(a, b, 0x0B);
 
     /// <summary>max over the lanes: halves, then quarters, then the last four (the bare vmaxps: a NaN may be dropped,
     /// and the callers' sums keep it).</summary>

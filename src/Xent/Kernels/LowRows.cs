@@ -98,27 +98,30 @@ internal static unsafe class LowRows
         public static Vector512<float> Exp(Vector512<float> d) => FloatRows.ExpUnclamped(d);
     }
 
-    /// <summary>16 floats rounded to <typeparamref name="T"/>'s bits.</summary>
+    /// <summary>16 floats rounded to <typeparamref name="T"/>'s bits (<see cref="NarrowBits"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<ushort> Narrow<T>(Vector512<float> value)
-        where T : unmanaged => Avx512F.ConvertToVector256UInt16(NarrowBits<T>(value));
+    public static Vector256<ushort> Narrow<T>(Vector512<float> value, bool tiny = false)
+        where T : unmanaged => Avx512F.ConvertToVector256UInt16(NarrowBits<T>(value, tiny));
 
-    /// <summary>16 floats rounded to <typeparamref name="T"/>'s bits, zero-extended in each 32-bit lane.</summary>
+    /// <summary>16 floats rounded to <typeparamref name="T"/>'s bits, zero-extended in each 32-bit lane. With
+    /// <paramref name="tiny"/> (float16 only), the caller knows every value is below 2^−14 in magnitude, and the short
+    /// rounding serves (<see cref="HalfVectors.TinyToHalfBits(Vector512{float})"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<uint> NarrowBits<T>(Vector512<float> value)
+    public static Vector512<uint> NarrowBits<T>(Vector512<float> value, bool tiny = false)
         where T : unmanaged =>
-        typeof(T) == typeof(Half) ? HalfVectors.ToHalfBits(value) : Elements.BFloat16Bits(value.AsUInt32());
+        typeof(T) != typeof(Half) ? Elements.BFloat16Bits(value.AsUInt32())
+        : tiny ? HalfVectors.TinyToHalfBits(value)
+        : HalfVectors.ToHalfBits(value);
 
-    /// <summary>Two sets of 16 floats rounded to <typeparamref name="T"/>'s bits, in order in one vector (one vpermt2w
-    /// joins the even words of both). With <paramref name="tiny"/> (float16 only), every value is below 2^−14 in
-    /// magnitude (<see cref="HalfVectors.TinyToHalfBits(Vector512{float})"/>).</summary>
+    /// <summary>Two sets of 16 floats rounded to <typeparamref name="T"/>'s bits (<see cref="NarrowBits"/>, with
+    /// <paramref name="tiny"/> as there), in order in one vector (one vpermt2w joins the even words of both).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<ushort> NarrowPair<T>(Vector512<float> low, Vector512<float> high, bool tiny = false)
         where T : unmanaged =>
         Avx512BW.PermuteVar32x16x2(
-            (typeof(T) == typeof(Half) && tiny ? HalfVectors.TinyToHalfBits(low) : NarrowBits<T>(low)).AsUInt16(),
+            NarrowBits<T>(low, tiny).AsUInt16(),
             Vector512.Create((ushort)0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 32, 34, 36, 38, 40, 42, 44, 46, 48, 50, 52, 54, 56, 58, 60, 62),
-            (typeof(T) == typeof(Half) && tiny ? HalfVectors.TinyToHalfBits(high) : NarrowBits<T>(high)).AsUInt16());
+            NarrowBits<T>(high, tiny).AsUInt16());
 
     /// <summary>dst_i = a·e_i + b·w_i (or + b when <paramref name="w"/> is null), rounded to <typeparamref name="T"/>;
     /// with <paramref name="nonTemporal"/>, stored past the cache (from the first 32-byte boundary on). With

@@ -470,8 +470,9 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         //    many positions) take the short rounding.
         if (grad)
         {
-            bool tinyHalves = typeof(T) == typeof(Half) && tiny.AsInt32() == Vector512<int>.AllBitsSet && !(w != null && eps != 0f);
             bool weightedB = w != null && eps != 0f;
+            // (With weights in the smoothing term the bound would need max |w|.)
+            bool tinyHalves = typeof(T) == typeof(Half) && tiny.AsInt32() == Vector512<int>.AllBitsSet && !weightedB;
             bool smoothed = eps != 0f;
             // Non-temporal stores need 64-byte-aligned lines, which the runs rarely start on (.NET arrays are 16 bytes
             // into a line or so); the runs all share one misalignment when D is a multiple of 16, so the groups are
@@ -550,7 +551,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                     Vector512<float> r = Gradient(smoothed, ek, a, bv, dt, tl, g, kv, wk);
                     if (typeof(T) != typeof(float))
                     {
-                        Avx512F.ConvertToVector256UInt16(tinyHalves ? HalfVectors.TinyToHalfBits(r) : LowRows.NarrowBits<T>(r)).Store((ushort*)(row + g));
+                        LowRows.Narrow<T>(r, tinyHalves).Store((ushort*)(row + g));
                     }
                     else
                     {
@@ -627,8 +628,8 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                 Vector512<float> va = TLoad.Load(row), vb = TLoad.Load(row + offset);
                 if (downscaled)
                 {
-                    ma = Avx512DQ.Range(ma, va, 0x0B);   // max(|ma|, |va|)
-                    mb = Avx512DQ.Range(mb, vb, 0x0B);
+                    ma = FloatRows.LargestMagnitude(ma, va);
+                    mb = FloatRows.LargestMagnitude(mb, vb);
                 }
 
                 Vector512<float> da = TLoad.Minus(va, negA), db = TLoad.Minus(vb, negB);
@@ -1162,7 +1163,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
 
     /// <summary>log p = (x − m) − log Σ exp(x − m) with m the row's max, as PyTorch takes it: x − m is exact near the max,
     /// where x − (m + log s) would lose log s in m's last bits (a logit of 65504 came out 0.0017 off, one of 10^30 0 instead
-    /// of −ln 2). A max pass, an exp pass and the write. Returns false, having written nothing, when the max is not
+    /// of −ln 2). A max pass, an exp pass and two subtracting passes. Returns false, having written nothing, when the max is not
     /// finite or the row holds a NaN (the general path gives PyTorch's NaNs).</summary>
     private static bool LogSoftmaxFloat(Span<TC> x, Span<TC> dst)
     {
