@@ -13,9 +13,10 @@ namespace Xent.Kernels;
 /// 1.26 ulp), which the AVX2 form keeps. Callers pass x − r, where r is the row's max or, in the one-read kernels, a
 /// logit of the row (when the sum of the exps overflows or reaches <see cref="SumLimit"/>, the pass is redone against
 /// the max): finite, −∞ or, in a row that then goes to the general path, NaN or +∞. float16 passes, whose x − r stays
-/// below 2^18, skip the clamp (<see cref="ExpUnclamped"/>). Measured on this machine's Zen 4 core it is about 3× faster
-/// than <c>TensorPrimitives.Exp</c> (0.18–0.21 ns per float with four in flight, Cephes' 0.20), and for 16-bit inputs the
-/// exp count, not memory, sets the floor (bench/RESULTS.md).
+/// below 2^18, skip the clamp (<see cref="ExpUnclamped"/>), and so do the one-read passes' float and bfloat16 steps
+/// whose logits they find below 2^17 in magnitude (<see cref="LowRows.UnclampedLoad"/>). Measured on this machine's Zen 4
+/// core it is about 3× faster than <c>TensorPrimitives.Exp</c> (0.18–0.21 ns per float with four in flight, Cephes'
+/// 0.20), and for 16-bit inputs the exp count, not memory, sets the floor (bench/RESULTS.md).
 /// </remarks>
 internal static unsafe class FloatRows
 {
@@ -46,8 +47,9 @@ internal static unsafe class FloatRows
     private const float ClampMagnitude = 104f;
 
     /// <summary><see cref="Exp(Vector512{float})"/> without its clamp, for |x| &lt; 2^18 only (x − r of two float16 values,
-    /// or of a float16 infinity or NaN read downscaled): there x / ln 2 still rounds to sixteenths, below −104 the
-    /// result is 0 (or a subnormal within FLT_MIN of it) and above 88.7 it is +∞. Two instructions fewer.</summary>
+    /// or of a float16 infinity or NaN read downscaled, or of float or bfloat16 values checked below 2^17): there x / ln 2
+    /// still rounds to sixteenths, below −104 the result is 0 (or a subnormal within FLT_MIN of it) and above 88.7 it is
+    /// +∞. Two instructions fewer.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector512<float> ExpUnclamped(Vector512<float> x)
     {
@@ -669,7 +671,16 @@ internal static unsafe class FloatRows
             }
         }
 
-        if (typeof(T) == typeof(BFloat16) && e == null && (w == null || !smoothing))
+        bool unordered = typeof(T) == typeof(BFloat16) && e == null && (w == null || !smoothing);
+        if ((typeof(T) == typeof(float) || typeof(T) == typeof(BFloat16)) && MathF.Abs(r) < LowRows.UnclampedLoad.Limit)
+        {
+            // Steps whose logits all lie below 2^17 in magnitude take the exp without its clamp.
+            return unordered
+                ? ExpSumBlock<T, LowRows.UnclampedLoad, Set>(x, n, r, e, w, smoothing, ahead, out sumWd, out _)
+                : ExpSumBlock<T, LowRows.UnclampedLoad, Clear>(x, n, r, e, w, smoothing, ahead, out sumWd, out _);
+        }
+
+        if (unordered)
         {
             // Only sums are taken, so the 64-element steps may read bfloat16 in another order.
             return ExpSumBlock<T, LowRows.ExactLoad, Set>(x, n, r, e, w, smoothing, ahead, out sumWd, out _);
@@ -729,7 +740,18 @@ internal static unsafe class FloatRows
 
             Vector512<float> d0 = TLoad.Minus(v0, negR), d1 = TLoad.Minus(v1, negR), d2 = TLoad.Minus(v2, negR), d3 = TLoad.Minus(v3, negR);
 
-            Vector512<float> e0 = TLoad.Exp(d0), e1 = TLoad.Exp(d1), e2 = TLoad.Exp(d2), e3 = TLoad.Exp(d3);
+            Vector512<float> e0, e1, e2, e3;
+            if (typeof(TLoad) == typeof(LowRows.UnclampedLoad)
+                && !Vector512.LessThanAll(LargestMagnitude(LargestMagnitude(v0, v1), LargestMagnitude(v2, v3)), Vector512.Create(LowRows.UnclampedLoad.Limit)))
+            {
+                // An infinity or a logit past 2^17 in this step: the clamped exp (a NaN gives NaN either way).
+                (e0, e1, e2, e3) = (Exp(d0), Exp(d1), Exp(d2), Exp(d3));
+            }
+            else
+            {
+                (e0, e1, e2, e3) = (TLoad.Exp(d0), TLoad.Exp(d1), TLoad.Exp(d2), TLoad.Exp(d3));
+            }
+
             if (e != null)
             {
                 e0.Store(e + i);
@@ -780,7 +802,8 @@ internal static unsafe class FloatRows
 
             Vector512<float> d0 = TLoad.Minus(v0, negR);
 
-            Vector512<float> e0 = TLoad.Exp(d0);
+            // (The unclamped exp only in the 64-element steps, which check for it.)
+            Vector512<float> e0 = typeof(TLoad) == typeof(LowRows.UnclampedLoad) ? Exp(d0) : TLoad.Exp(d0);
             if (e != null)
             {
                 e0.Store(e + i);

@@ -386,6 +386,77 @@ public sealed class FastPathTests
         }
     }
 
+    /// <summary>Rows whose 64-element steps hold a −∞ or −1e9 mask, or a logit at the unclamped exp's limit (2^17), take
+    /// the clamped exp for those steps and the unclamped one elsewhere; the reference (the first logit) sits on either
+    /// side of the limit too.</summary>
+    [Theory]
+    [InlineData(float.NegativeInfinity, 0f)]
+    [InlineData(-1e9f, 0f)]
+    [InlineData(131072f, 0f)]
+    [InlineData(-131072f, 0f)]
+    [InlineData(131000f, 0f)]
+    [InlineData(float.NegativeInfinity, 131071f)]
+    [InlineData(-1e9f, 131072f)]
+    [InlineData(5f, -140000f)]
+    [InlineData(5f, -1e10f)]
+    [InlineData(1e10f, 0f)]
+    public void MaskedAndLargeLogitStepsMatchFloat64(float special, float first)
+    {
+        foreach (int c in new[] { 64, 200, 5000 })
+        {
+            const int n = 3;
+            var rnd = new Random(c);
+            var x = new float[n * c];
+            for (int i = 0; i < x.Length; i++) x[i] = (float)(rnd.NextDouble() * 8 - 4);
+            var t = new long[n];
+            for (int row = 0; row < n; row++)
+            {
+                t[row] = (row * 37 + 11) % c;
+                x[row * c] = row == 1 ? first : x[row * c];
+                for (int k = 3 + row; k < c; k += 7 * (row + 1))
+                {
+                    if (k != t[row]) x[row * c + k] = special;
+                }
+            }
+
+            foreach (bool bf16 in new[] { false, true })
+            {
+                float[] xr = bf16 ? [.. x.Select(v => (float)(BFloat16)v)] : x;
+                foreach (bool withGrad in new[] { false, true })
+                {
+                    var lossD = new double[n];
+                    var gradD = new double[x.Length];
+                    Functional.CrossEntropy<double, long>([.. xr.Select(v => (double)v)], [n, c], t, [n], lossD, Reduction.None, gradInput: withGrad ? gradD : default);
+                    double[] loss, grad;
+                    if (bf16)
+                    {
+                        var l = new BFloat16[n];
+                        var g = new BFloat16[withGrad ? x.Length : 0];
+                        Functional.CrossEntropy<BFloat16, long>([.. xr.Select(v => (BFloat16)v)], [n, c], t, [n], l, Reduction.None, gradInput: withGrad ? g : default);
+                        (loss, grad) = ([.. l.Select(v => (double)(float)v)], [.. g.Select(v => (double)(float)v)]);
+                    }
+                    else
+                    {
+                        var l = new float[n];
+                        var g = new float[withGrad ? x.Length : 0];
+                        Functional.CrossEntropy<float, long>(xr, [n, c], t, [n], l, Reduction.None, gradInput: withGrad ? g : default);
+                        (loss, grad) = ([.. l.Select(v => (double)v)], [.. g.Select(v => (double)v)]);
+                    }
+
+                    string what = $"special {special:G3}, first {first:G6}, C={c} bf16={bf16} grad={withGrad}";
+                    for (int i = 0; i < n; i++)
+                    {
+                        double expected = bf16 ? (float)(BFloat16)(float)lossD[i] : (float)lossD[i];
+                        Assert.False(double.IsNaN(loss[i]), $"{what} loss[{i}] is NaN");
+                        AssertClose(expected, loss[i], bf16 ? 1.6e-2 : 2e-5, $"{what} loss[{i}]");
+                    }
+
+                    for (int i = 0; i < grad.Length; i++) AssertClose(gradD[i], grad[i], bf16 ? 1.6e-2 : 2e-5, $"{what} grad[{i}]");
+                }
+            }
+        }
+    }
+
     [Theory]
     [InlineData(50_000)]   // exps kept in the scratch row
     [InlineData(70_001)]   // longer than the scratch row: exps recomputed
