@@ -31,7 +31,7 @@ static int Usage()
         usage: dotnet run -c Release --project bench/Xent.Bench -- compare [--quick] [--filter TEXT]
                dotnet run -c Release --project bench/Xent.Bench -- plot [--quick] [--out bench/throughput.png]
                dotnet run -c Release --project bench/Xent.Bench -- floor
-               dotnet run -c Release --project bench/Xent.Bench -- agree [--seed S] [--cases N] [--only K] [--verbose]
+               dotnet run -c Release --project bench/Xent.Bench -- agree [--seed S] [--cases N] [--only K] [--verbose] [--minimize]
                dotnet run -c Release --project bench/Xent.Bench -- bdn [BenchmarkDotNet arguments, e.g. --filter '*']
         Before the first run on Debian 12: bench/fix-torchsharp.sh (see bench/README.md).
         """);

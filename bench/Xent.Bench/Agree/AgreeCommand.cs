@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 namespace Xent.Bench.Agree;
 
 /// <summary>
-/// <c>agree [--seed S] [--cases N] [--only K] [--verbose]</c>: a randomized differential check of Xent against libtorch.
+/// <c>agree [--seed S] [--cases N] [--only K] [--verbose] [--minimize]</c>: a randomized differential check of Xent against libtorch.
 /// Each case (drawn from the seed and its index alone) is run by Xent in its element type, by libtorch in the same type,
 /// and by libtorch in float64 on the same values (the truth). Xent fails a case when it is clearly further from the truth
 /// than libtorch's own result in that type: error &gt; 2·libtorch's error + a floor (a few ulps of the type at the value,
@@ -21,7 +21,7 @@ internal static class AgreeCommand
     {
         int seed = 1, cases = 200;
         int? only = null;
-        bool verbose = false;
+        bool verbose = false, minimize = false;
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -39,8 +39,11 @@ internal static class AgreeCommand
                 case "--verbose":
                     verbose = true;
                     break;
+                case "--minimize":
+                    minimize = true;
+                    break;
                 default:
-                    Console.Error.WriteLine($"agree: unknown argument '{args[i]}' (expected --seed S, --cases N, --only K, --verbose)");
+                    Console.Error.WriteLine($"agree: unknown argument '{args[i]}' (expected --seed S, --cases N, --only K, --verbose, --minimize)");
                     return 2;
             }
         }
@@ -73,6 +76,24 @@ internal static class AgreeCommand
             {
                 failed++;
                 Console.WriteLine($"FAIL seed={seed} case={index} {c.Describe()}: {verdict}");
+                if (minimize)
+                {
+                    var small = Minimizer.Minimize(c, candidate => Check(candidate, dump: false) is not null);
+                    Console.WriteLine($"  minimized: {small.Describe()}: {Check(small, dump: false)}");
+                    if (small.Positions == 1 && small.C > 1)
+                    {
+                        // Class order must not matter; when moving the row's largest logit to class 0 makes it pass,
+                        // the error comes from the reference the exps are taken against.
+                        int argmax = Array.IndexOf(small.Input, small.Input.Max());
+                        bool swappedPasses = argmax > 0 && Check(Minimizer.SwapClasses(small, argmax), dump: false) is null;
+                        Console.WriteLine(swappedPasses
+                            ? $"  passes with classes 0 and {argmax} (its largest logit) swapped: the order of the classes matters"
+                            : "  still fails (or cannot) with the largest logit moved to class 0");
+                    }
+
+                    Dump(small, XentSide.Run(small), TorchSide.Run(small, TorchSide.ScalarTypeOf(small.Dtype)),
+                        TorchSide.Run(small, ScalarType.Float64), indent: "    ");
+                }
             }
         }
 
@@ -132,8 +153,14 @@ internal static class AgreeCommand
         }
 
         var (lossMag, gradMag) = Magnitudes(c);
-        var lossResult = Compare(c.Dtype, xent.Loss, truth.Loss, lowLoss, lossMag);
-        var gradResult = Compare(c.Dtype, xent.Grad, truth.Grad, lowGrad, gradMag);
+        // The loss may carry a few epsilons of everything it sums; a gradient element is p_c times a coefficient (less
+        // the target's share), and libtorch gets p_c to an ulp or two, so it may carry a few epsilons of its own size and
+        // only about one of the row's largest coefficient (the cancellation in p_t - 1).
+        long positions = c.Positions;
+        string RowOfPosition(long p) => c.Reduction == Reduction.None || positions == 1 ? RowNote(c, p) : "";
+        var lossResult = Compare(c.Dtype, xent.Loss, truth.Loss, lowLoss, lossMag, 8, 8, i => RowOfPosition(i));
+        var gradResult = Compare(c.Dtype, xent.Grad, truth.Grad, lowGrad, gradMag, 6, 2,
+            i => RowNote(c, i / ((long)c.C * c.Inner) * c.Inner + (i % c.Inner)));
         if (lossResult.Bad is null && gradResult.Bad is null)
         {
             return null;
@@ -148,7 +175,21 @@ internal static class AgreeCommand
             Invariant($"maxabs={MaxAbs:G3} maxrel={MaxRel:G3} (libtorch-same-type maxabs={LowMaxAbs:G3}){(Bad is null ? "" : " FIRST BAD " + Bad)}");
     }
 
-    private static Comparison Compare(ElementType dtype, double[] xent, double[] truth, double[]? low, double[] magnitude)
+    /// <summary>The row of a position: where its largest logit lies against its class-0 logit.</summary>
+    private static string RowNote(AgreeCase c, long p)
+    {
+        long n = p / c.Inner, k = p % c.Inner;
+        double first = c.Input[n * c.C * c.Inner + k], max = double.NegativeInfinity;
+        for (int cls = 0; cls < c.C; cls++)
+        {
+            max = Math.Max(max, c.Input[(n * c.C + cls) * c.Inner + k]);
+        }
+
+        return Invariant($" row {p}: max-x[class 0]={max - first:G4}");
+    }
+
+    private static Comparison Compare(ElementType dtype, double[] xent, double[] truth, double[]? low, double[] magnitude,
+        double relK, double magK, Func<int, string> where)
     {
         double maxAbs = 0, maxRel = 0, lowMaxAbs = 0;
         string? bad = null;
@@ -183,7 +224,7 @@ internal static class AgreeCommand
                 double tolerance = dtype switch
                 {
                     ElementType.F64 => 1e-12 * (Math.Abs(t) + magnitude[i]),
-                    ElementType.F32 => 8 * Eps32 * (Math.Abs(t) + magnitude[i]),
+                    ElementType.F32 => Eps32 * ((relK * Math.Abs(t)) + (magK * magnitude[i])),
                     // Computed in float32, rounded once: half an ulp of the type for the rounding, plus float32 work.
                     _ => 2 * AgreeCase.Ulp(dtype, t) + 8 * Eps32 * (Math.Abs(t) + magnitude[i]),
                 };
@@ -192,7 +233,7 @@ internal static class AgreeCommand
 
             if (!ok && bad is null)
             {
-                bad = Invariant($"[{i}] xent={x:R} torch64={t:R} torch-{dtype}={(low is null ? "n/a" : l.ToString("R", CultureInfo.InvariantCulture))} mag={magnitude[i]:G3}");
+                bad = Invariant($"[{i}] xent={x:R} torch64={t:R} torch-{dtype}={(low is null ? "n/a" : l.ToString("R", CultureInfo.InvariantCulture))} mag={magnitude[i]:G3}{where(i)}");
             }
         }
 
@@ -200,7 +241,7 @@ internal static class AgreeCommand
     }
 
     /// <summary>For each output element, the size of what it is computed from (the scale of rounding errors that may
-    /// honestly build up in it): per position, the weight that applies times the largest finite |logit| plus log C + 1;
+    /// honestly build up in it): per position, Σ |coefficient · log p_c| plus the coefficients (for NLL, w_t·(|x_t| + 1));
     /// summed over the positions for the reductions and divided by the total weight for the mean. For the gradient, per
     /// element: the upstream gradient times the weight that applies (over the mean's divisor).</summary>
     private static (double[] Loss, double[] Grad) Magnitudes(AgreeCase c)
@@ -215,25 +256,37 @@ internal static class AgreeCommand
         for (long p = 0; p < positions; p++)
         {
             long n = p / inner, k = p % inner;
-            double rowMax = 0;
+            // The position's log-probabilities in float64: libtorch's float32 log_softmax, (x - max) - log Σ exp(x - max),
+            // gets each to a few ulps of its own size (x - max is exact for nearby logits), so the loss may carry a few
+            // epsilons of Σ |coefficient · log p| (+ the coefficients, for log s ≈ 0), not of the logits' size.
+            double max = double.NegativeInfinity, sum = 0;
             for (int cls = 0; cls < classes; cls++)
             {
-                double v = c.Input[(n * classes + cls) * inner + k];
-                if (double.IsFinite(v))
-                {
-                    rowMax = Math.Max(rowMax, Math.Abs(v));
-                }
+                max = Math.Max(max, c.Input[(n * classes + cls) * inner + k]);
             }
 
-            double m = rowMax + Math.Log(Math.Max(classes, 1)) + 1;
-            double coef;
+            for (int cls = 0; cls < classes; cls++)
+            {
+                sum += Math.Exp(c.Input[(n * classes + cls) * inner + k] - max);
+            }
+
+            double logSum = Math.Log(sum);
+            double AbsLogP(long cls)
+            {
+                double v = Math.Abs(c.Kind == LossKind.Nll ? c.Input[(n * classes + cls) * inner + k] : c.Input[(n * classes + cls) * inner + k] - max - logSum);
+                return double.IsFinite(v) ? v : 0;
+            }
+
+            double coef, terms = 0;
             if (c.Kind == LossKind.CeProb)
             {
                 coef = 0;
                 for (int cls = 0; cls < classes; cls++)
                 {
                     double t = c.Probabilities[(n * classes + cls) * inner + k];
-                    coef += W(cls) * Math.Abs((t * (1 - c.LabelSmoothing)) + (c.LabelSmoothing / classes));
+                    double u = W(cls) * Math.Abs((t * (1 - c.LabelSmoothing)) + (c.LabelSmoothing / classes));
+                    coef += u;
+                    terms += u * AbsLogP(cls);
                 }
 
                 coef *= 2;
@@ -249,12 +302,18 @@ internal static class AgreeCommand
                 else
                 {
                     coef = W(t) + (2 * c.LabelSmoothing * wMax);
+                    terms = W(t) * AbsLogP(t);
+                    for (int cls = 0; cls < classes && c.LabelSmoothing != 0; cls++)
+                    {
+                        terms += c.LabelSmoothing / classes * W(cls) * AbsLogP(cls);
+                    }
+
                     totalWeight += W(t);
                 }
             }
 
             posCoef[p] = coef;
-            posMag[p] = coef * m;
+            posMag[p] = coef + terms;
         }
 
         double divisor = c.Reduction == Reduction.Mean ? totalWeight : 1;
@@ -275,30 +334,30 @@ internal static class AgreeCommand
         return (loss, grad);
     }
 
-    private static void Dump(AgreeCase c, Outcome xent, Outcome low, Outcome truth)
+    private static void Dump(AgreeCase c, Outcome xent, Outcome low, Outcome truth, string indent = "  ")
     {
-        Console.WriteLine($"case {c.Index}: {c.Describe()}");
-        Console.WriteLine($"  input {Show(c.Input)}");
+        Console.WriteLine($"{indent[2..]}case {c.Index}: {c.Describe()}");
+        Console.WriteLine($"{indent}input {Show(c.Input)}");
         if (c.Kind == LossKind.CeProb)
         {
-            Console.WriteLine($"  probabilities {Show(c.Probabilities)}");
+            Console.WriteLine($"{indent}probabilities {Show(c.Probabilities)}");
         }
         else
         {
-            Console.WriteLine($"  target ({string.Join(",", c.TargetShape)}) {Show(c.Target.Select(t => (double)t).ToArray())}");
+            Console.WriteLine($"{indent}target ({string.Join(",", c.TargetShape)}) {Show(c.Target.Select(t => (double)t).ToArray())}");
         }
 
         if (c.Weight is not null)
         {
-            Console.WriteLine($"  weight {Show(c.Weight)}");
+            Console.WriteLine($"{indent}weight {Show(c.Weight)}");
         }
 
-        Console.WriteLine($"  gradOutput {Show(c.GradOutput)}");
+        Console.WriteLine($"{indent}gradOutput {Show(c.GradOutput)}");
         foreach (var (name, o) in new[] { ("xent", xent), ($"torch-{c.Dtype}", low), ("torch-f64", truth) })
         {
             Console.WriteLine(o.Error is null
-                ? $"  {name,-10} loss {Show(o.Loss)}\n  {"",-10} grad {Show(o.Grad)}"
-                : $"  {name,-10} rejected: {o.Error}");
+                ? $"{indent}{name,-10} loss {Show(o.Loss)}\n{indent}{"",-10} grad {Show(o.Grad)}"
+                : $"{indent}{name,-10} rejected: {o.Error}");
         }
     }
 
