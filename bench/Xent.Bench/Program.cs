@@ -1,10 +1,12 @@
 using BenchmarkDotNet.Running;
 using Xent.Bench;
+using Xent.Bench.Agree;
 using Xent.Bench.Compare;
 
 // compare [--quick] [--filter TEXT]   side-by-side table: floors, Xent, libtorch (TorchSharp), goals, agreement
 // plot [--quick] [--out PATH]         throughput against size at C = 32000, printed and drawn to a PNG
 // floor                               copy bandwidth alone, min / median / max
+// agree [--seed S] [--cases N]        randomized differential check of Xent's losses and gradients against libtorch
 // bdn [BDN args]      BenchmarkDotNet suite (BenchmarkSwitcher over the remaining arguments)
 return args switch
 {
@@ -12,6 +14,7 @@ return args switch
     ["plot", .. var rest] => PlotCommand.Run(rest),
     ["bdn", .. var rest] => RunBenchmarkDotNet(rest),
     ["floor"] => FloorCommand.Run(),
+    ["agree", .. var rest] => AgreeCommand.Run(rest),
     _ => Usage(),
 };
 
@@ -28,6 +31,7 @@ static int Usage()
         usage: dotnet run -c Release --project bench/Xent.Bench -- compare [--quick] [--filter TEXT]
                dotnet run -c Release --project bench/Xent.Bench -- plot [--quick] [--out bench/throughput.png]
                dotnet run -c Release --project bench/Xent.Bench -- floor
+               dotnet run -c Release --project bench/Xent.Bench -- agree [--seed S] [--cases N] [--only K] [--verbose] [--minimize]
                dotnet run -c Release --project bench/Xent.Bench -- bdn [BenchmarkDotNet arguments, e.g. --filter '*']
         Before the first run on Debian 12: bench/fix-torchsharp.sh (see bench/README.md).
         """);
