@@ -43,7 +43,9 @@ internal static class TargetGather
 ///    loss = Q·log s − Σ_c u_c·d_c;  ∂loss/∂x_c = g·(p_c·Q − u_c).
 /// g is the upstream gradient times the reduction's scale. Sums over d_c instead of over x_c avoid the cancellation of
 /// Σ x_c − C·lse when the logits are large. The formulas hold with any reference r in place of m (log-softmax is
-/// x − r − log Σ exp(x − r)); the one-read kernels take a logit of the row as r and check that no exp overflowed.
+/// x − r − log Σ exp(x − r)). The kernels take the max as r, as PyTorch does: x − max is exact near the max, where the
+/// large terms are, so a small loss and the large gradients keep float's digits; a loss alone takes the target's logit,
+/// log Σ exp(x − x_t) with nothing subtracted from it, and checks that no exp overflowed.
 /// </remarks>
 internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
     where T : unmanaged
@@ -325,14 +327,14 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
     /// <paramref name="lanes"/>), per-position coefficients, then the gradient into <paramref name="o"/> (class stride
     /// <paramref name="d"/>) one contiguous run per class. float16 and bfloat16 are widened as they are loaded and
     /// narrowed as they are stored. A group of 16 positions with a NaN or infinite logit at a non-ignored position, or
-    /// with logits too far above its class-0 logit, is skipped here, with a 0 in <paramref name="ok"/>, for the general
-    /// path.</summary>
+    /// (the loss alone) with logits too far above a target's, is skipped here, with a 0 in <paramref name="ok"/>, for
+    /// the general path.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private readonly double TileLanes(long p0, int lanes, T* src, float* x, T* o, long d, float* scratch, out int* ok)
     {
         int c = G.C;
         bool grad = o != null;
-        float* r0 = scratch;   // per position: the reference the exps are taken against (its class-0 logit)
+        float* r0 = scratch;   // per position: the reference the exps are taken against (its max, or x_t)
         float* s = r0 + lanes;
         float* sumWd = s + lanes;
         float* dt = sumWd + lanes;
@@ -398,9 +400,9 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         }
 
         // 2. One read of the logits, 32 positions at a time across the classes (ExpPass): s = Σ exp(x − r) against the
-        //    class-0 logit r (any reference gives the same softmax; no max is taken: a group whose sum reaches
-        //    FloatRows.SumLimit, as an overflow, a NaN or a +∞ make it, goes to the general path), the exps kept for the
-        //    gradient, Σ w·(x − r) for smoothing, and x[t] gathered after the classes. Each class's line is read whole
+        //    position's max r (the max of the next 32 positions is taken in the same loop), or for the loss alone
+        //    against x_t (a group whose sum reaches FloatRows.SumLimit, as an overflow, a NaN or a +∞ make it, goes to
+        //    the general path), the exps kept for the gradient, Σ w·(x − r) for smoothing, and x[t] gathered. Each class's line is read whole
         //    at once (16-bit: 32 positions a line; float: two lines), so the class stride D (often a power of two,
         //    mapping every class to one cache set) costs nothing; the next lines are prefetched two steps ahead.
         //    float16 is read through LowRows.HalfBitsLoad (2^−112 times its value, without the widening's infinity and
@@ -601,28 +603,67 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         bool downscaled = typeof(TLoad) == typeof(LowRows.HalfBitsLoad);
         Debug.Assert(downscaled == (typeof(T) == typeof(Half)), "float16 is read downscaled, as PickTarget reads x[t]");
         bool wide = (long)c * d > TargetGather.NarrowIndexLimit;
-        Vector512<float> scale = Vector512.Create(TLoad.Scale);
+        Vector512<float> nextA = default, nextB = default;
+        bool haveNext = false;
         for (int g = 0; g < lanes; g += 32)
         {
             int h = Math.Min(g + 16, lanes - 16);
             Vector512<int> ta = Vector512.Load(tl + g), tb = Vector512.Load(tl + h);
             Vector512<float> ra0 = TLoad.Load(src + g), rb0 = TLoad.Load(src + h);
-            Vector512<float> ra = ra0 * scale, rb = rb0 * scale;
+            // The reference: with the gradient, the max over the classes, as PyTorch takes it (x − max is exact near the
+            // max, where the large terms are); the loss alone, x_t, so that it is log Σ exp(x − x_t) with nothing
+            // subtracted from it (a target more than about 69 below the max sends its group to the general path).
+            // The max of a whole next pair is taken in this pair's class loop, beside the exps: a pass of its own waits on
+            // C lines from L2 (the class stride maps them to one L1 set), 30% slower in cache.
+            Vector512<float> xa, xb, ra, rb;
+            bool pipe = TGrad.On && g + 64 <= lanes;
+            T* next = pipe ? src + g + 32 : src + g;   // (without a next pair: this one again, unused)
+            if (TGrad.On)
+            {
+                (ra, rb) = haveNext ? (nextA, nextB) : MaxOverClasses(src + g, h - g, c, d);
+                (xa, xb) = (default, default);
+            }
+            else
+            {
+                xa = PickTarget(src + g, ta, d, wide, ra0);
+                xb = PickTarget(src + h, tb, d, wide, rb0);
+                (ra, rb) = (xa * Vector512.Create(TLoad.Scale), xb * Vector512.Create(TLoad.Scale));
+            }
+
             Vector512<float> negA = -ra, negB = -rb;
             Vector512<float> ma = Vector512<float>.Zero, mb = ma;   // float16: the largest magnitude
             Vector512<float> sa = Vector512<float>.Zero, sb = Vector512<float>.Zero;
             Vector512<float> wa = Vector512<float>.Zero, wb = Vector512<float>.Zero;
             Vector512<float> liveA = Vector512.GreaterThanOrEqual(ta, Vector512<int>.Zero).AsSingle();
             Vector512<float> liveB = Vector512.GreaterThanOrEqual(tb, Vector512<int>.Zero).AsSingle();
+            Vector512<float> na = Vector512.Create(float.NegativeInfinity), nb = na;   // float: the next pair's max
+            Vector512<short> nHigh = Vector512.Create(short.MinValue);                   // 16-bit: its bits' extremes
+            Vector512<ushort> nLow = Vector512.Create(ushort.MaxValue);
             T* row = src + g;
             long offset = h - g;
             float* ek = e + g;
-            for (int k = 0; k < c; k++, row += d, ek += lanes)
+            for (int k = 0; k < c; k++, row += d, next += d, ek += lanes)
             {
-                Sse.Prefetch0(row + 64);
+                // Three pairs ahead: the next pair's lines are loaded here already (its max).
+                Sse.Prefetch0(row + 128);
                 if (sizeof(T) == sizeof(float))
                 {
-                    Sse.Prefetch0(row + 80);
+                    Sse.Prefetch0(row + 144);
+                }
+
+                if (TGrad.On)
+                {
+                    if (sizeof(T) == sizeof(float))
+                    {
+                        na = Avx512F.Max(na, Vector512.Load((float*)next));
+                        nb = Avx512F.Max(nb, Vector512.Load((float*)next + 16));
+                    }
+                    else
+                    {
+                        Vector512<ushort> bits = Vector512.Load((ushort*)next);
+                        nHigh = Vector512.Max(nHigh, bits.AsInt16());
+                        nLow = Vector512.Min(nLow, bits);
+                    }
                 }
 
                 Vector512<float> va = TLoad.Load(row), vb = TLoad.Load(row + offset);
@@ -651,15 +692,20 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                 }
             }
 
-            Vector512<float> xa = PickTarget(src + g, ta, d, wide, ra0);
-            Vector512<float> xb = PickTarget(src + h, tb, d, wide, rb0);
+            if (TGrad.On)
+            {
+                xa = PickTarget(src + g, ta, d, wide, ra0);
+                xb = PickTarget(src + h, tb, d, wide, rb0);
+                (nextA, nextB) = sizeof(T) == sizeof(float) ? (na, nb) : FromBits(nHigh, nLow);
+                haveNext = pipe;
+            }
 
             Finish(g, ra, ma, sa, wa, xa, liveA, r0, s, sumWd, dt, ok);
             Finish(h, rb, mb, sb, wb, xb, liveB, r0, s, sumWd, dt, ok);
         }
 
         // Usable: the sum is below FloatRows.SumLimit (false for NaN, for +∞ from an overflow, a +∞ logit or a −∞
-        // class-0 logit, and for sums too large to be accurate), and for float16 no magnitude reached 65536 (an infinity
+        // reference, and for sums too large to be accurate), and for float16 no magnitude reached 65536 (an infinity
         // or NaN read downscaled); an ignored position always is.
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         static void Finish(int g, Vector512<float> r, Vector512<float> mv, Vector512<float> sv, Vector512<float> sw, Vector512<float> xt, Vector512<float> live,
@@ -679,6 +725,62 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
             sw.Store(sumWd + g);
             xt.Store(dt + g);
         }
+    }
+
+    /// <summary>The max over the classes at the 16 positions from <paramref name="src"/> and the 16 from src +
+    /// <paramref name="offset"/> (16, or 0 for a group paired with itself): the reference of the exps, as PyTorch takes it.
+    /// float16 and bfloat16 from their bits as <see cref="FloatRows.MaxOf"/> takes them, a line of 32 at a time.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector512<float> A, Vector512<float> B) MaxOverClasses(T* src, long offset, int c, long d)
+    {
+        if (sizeof(T) == sizeof(float))
+        {
+            Vector512<float> ma = Vector512.Create(float.NegativeInfinity), mb = ma;
+            for (int k = 0; k < c; k++, src += d)
+            {
+                ma = Avx512F.Max(ma, Vector512.Load((float*)src));
+                mb = Avx512F.Max(mb, Vector512.Load((float*)(src + offset)));
+            }
+
+            return (ma, mb);
+        }
+
+        if (offset == 16)
+        {
+            Vector512<short> high = Vector512.Create(short.MinValue);
+            Vector512<ushort> low = Vector512.Create(ushort.MaxValue);
+            for (int k = 0; k < c; k++, src += d)
+            {
+                Vector512<ushort> b = Vector512.Load((ushort*)src);
+                high = Vector512.Max(high, b.AsInt16());
+                low = Vector512.Min(low, b);
+            }
+
+            return FromBits(high, low);
+        }
+
+        Vector256<short> high16 = Vector256.Create(short.MinValue);
+        Vector256<ushort> low16 = Vector256.Create(ushort.MaxValue);
+        for (int k = 0; k < c; k++, src += d)
+        {
+            Vector256<ushort> b = Vector256.Load((ushort*)src);
+            high16 = Vector256.Max(high16, b.AsInt16());
+            low16 = Vector256.Min(low16, b);
+        }
+
+        return FromBits(Vector512.Create(high16, high16), Vector512.Create(low16, low16));
+    }
+
+    /// <summary>The max at 32 positions from the signed max and the unsigned min of their float16 or bfloat16 bits (see
+    /// <see cref="FloatRows.MaxOf"/>), as two vectors of 16 floats.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector512<float> A, Vector512<float> B) FromBits(Vector512<short> high, Vector512<ushort> low)
+    {
+        Vector512<ushort> bits = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(high, Vector512<short>.Zero).AsUInt16(), high.AsUInt16(), low);
+        Vector512<uint> lo = Avx512F.ConvertToVector512UInt32(bits.GetLower()), hi = Avx512F.ConvertToVector512UInt32(bits.GetUpper());
+        return typeof(T) == typeof(Half)
+            ? (HalfVectors.ToSingle(lo), HalfVectors.ToSingle(hi))
+            : ((lo << 16).AsSingle(), (hi << 16).AsSingle());
     }
 
     /// <summary>x[t] at 16 positions from <paramref name="src"/> (class stride <paramref name="d"/>), read as the exp pass
@@ -847,9 +949,8 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
     private readonly TC Upstream(long position) =>
         GradOutput == null ? GradScale : GradScale * Elements.ToCompute<T, TC>(GradOutput[position]);
 
-    /// <summary>A class-target row of float32, float16 or bfloat16 in one read (AVX-512): the exps against a reference r
-    /// (the row's first logit; its max, in a second try, when that sum overflowed or reached FloatRows.SumLimit) and their
-    /// sum, Σ w·(x − r) for smoothing, the exps kept in <paramref name="e"/> (C floats) — then the
+    /// <summary>A class-target row of float32, float16 or bfloat16 (AVX-512): its max r (the row then in L2), the exps
+    /// against it and their sum, Σ w·(x − r) for smoothing, the exps kept in <paramref name="e"/> (C floats) — then the
     /// gradient into <paramref name="dst"/> (the output row, narrowed in registers for 16-bit types) in one more pass.
     /// log-softmax is x − r − log Σ exp(x − r) for any r, so the loss and gradient formulas of <see cref="ClassRow"/>
     /// hold with r for the max. <paramref name="done"/> is false, nothing written, for a row with a NaN or infinite
@@ -861,33 +962,45 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         float* w = (float*)Weight;
         if (dst == null && eps == 0f)
         {
-            // Forward only: chunk by chunk, any length.
+            // Forward only: the exps against the target's logit, so that the loss is log Σ exp(x − x_t) with nothing
+            // subtracted from it (a small loss keeps its digits, as it does against the max), in one read. A target more
+            // than about 69 below the max (a sum past FloatRows.SumLimit), an infinity or a NaN: chunk by chunk against
+            // the max.
+            float xt = Elements.ToCompute<T, float>(row[target]);
+            if (float.IsFinite(xt))
+            {
+                // (Short rows prefetch a few rows ahead, at least 4096 elements: the next row alone comes too late, and the
+                // exps wait on x_t.)
+                float st = FloatRows.ExpSumAgainst(row, c, xt, null, null, false, (float*)(row + Math.Max(c, 4096)), out _);
+                if (st < FloatRows.SumLimit)
+                {
+                    done = true;
+                    return TC.CreateTruncating(ClassRowTerms(target, st, 0f, 0f, 0f, out _, out _, out _));
+                }
+            }
+
             done = FloatRows.SumExpOneRead(row, c, out float mf, out float sf);
-            return done ? TC.CreateTruncating(ClassRowTerms(target, sf, Elements.ToCompute<T, float>(row[target]) - mf, 0f, 0f, out _, out _, out _)) : TC.Zero;
+            return done ? TC.CreateTruncating(ClassRowTerms(target, sf, xt - mf, 0f, 0f, out _, out _, out _)) : TC.Zero;
         }
 
-        float r = Elements.ToCompute<T, float>(row[0]);
+        // The max first (the row then sits in L2 for the exps), as PyTorch takes it: x − max is exact near the max, where
+        // the large terms are, and log s − (x_t − max) keeps a small loss's digits. (Against the first logit instead, a
+        // loss of 7e-4 with that logit 49 below the max came out 1.8e-3 off relative, and gradients 30 ulps off.)
+        float r = FloatRows.MaxOf(row, c);
         done = float.IsFinite(r);
         if (!done)
         {
-            return TC.Zero;
+            return TC.Zero;   // +∞ or NaN (the general path gives PyTorch's NaNs), or all −∞
         }
 
         // Rows lie one after another: the next row comes into L2 while this one's exps run.
         float* ahead = (float*)(row + c);
         float* keep = dst != null ? e : null;
         float s = FloatRows.ExpSumAgainst(row, c, r, keep, w, eps != 0f, ahead, out float sumWd);
-        if (!(s < FloatRows.SumLimit))
+        if (float.IsNaN(s))
         {
-            // A NaN or +∞ in the row (the general path gives PyTorch's NaNs), or an overflow: again against the max.
-            r = float.IsNaN(s) ? float.NaN : FloatRows.MaxOf(row, c);
-            if (!float.IsFinite(r))
-            {
-                done = false;
-                return TC.Zero;
-            }
-
-            s = FloatRows.ExpSumAgainst(row, c, r, keep, w, eps != 0f, null, out sumWd);
+            done = false;   // a NaN the max did not show
+            return TC.Zero;
         }
 
         float dt = Elements.ToCompute<T, float>(row[target]) - r;
@@ -1059,15 +1172,14 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         return loss;
     }
 
-    /// <summary>The fused float32 path of <see cref="ProbabilityRow"/>: on AVX-512 one read of the row and its targets
-    /// (exps against the first logit, kept in the scratch row, with the max and the two target sums; redone against
-    /// the max when that is more than 80 above it), otherwise the max, the target sums and the exps in turn; then one
-    /// gradient write. u = w·t' is recomputed on the fly rather than stored. Rows with a NaN or infinite logit take
+    /// <summary>The fused float32 path of <see cref="ProbabilityRow"/>: the max, then on AVX-512 one pass over the row
+    /// (in cache) and its targets (exps against the max, kept in the scratch row, with the two target sums), otherwise
+    /// the target sums and the exps in turn; then one gradient write. u = w·t' is recomputed on the fly rather than stored. Rows with a NaN or infinite logit take
     /// <see cref="ProbabilityRow"/>.</summary>
     private readonly TC ProbabilityRowFloat(Span<TC> xs, Span<TC> ts, Span<TC> dsts, TC[] scratch, TC[] scratch2, TC gc)
     {
         int c = G.C;
-        float m = Avx512F.IsSupported ? float.CreateTruncating(xs[0]) : float.CreateTruncating(TensorPrimitives.Max<TC>(xs));
+        float m = float.CreateTruncating(TensorPrimitives.Max<TC>(xs));
         if (!float.IsFinite(m))
         {
             return ProbabilityRow(xs, ts, dsts.IsEmpty ? scratch.AsSpan(0, c) : dsts, scratch2.AsSpan(0, c), !dsts.IsEmpty, gc);
@@ -1090,18 +1202,6 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                 if (float.IsNaN(s) || !float.IsFinite(max))
                 {
                     return ProbabilityRow(xs, ts, dsts.IsEmpty ? scratch.AsSpan(0, c) : dsts, scratch2.AsSpan(0, c), !dsts.IsEmpty, gc);
-                }
-
-                if (max - m > 80f)
-                {
-                    m = max;
-                    s = FloatRows.ProbabilityStats(x, t, c, m, w, keep, add, dst != null ? e : null, out _, out q, out ud);
-                }
-                else if (!float.IsFinite(q))
-                {
-                    // An infinite target weight: u·(x − r) is then ∞·0 at the reference, so take the max as the
-                    // reference, as PyTorch's log-softmax does.
-                    m = float.CreateTruncating(TensorPrimitives.Max<TC>(xs));
                 }
             }
 
