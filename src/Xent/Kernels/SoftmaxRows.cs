@@ -1179,7 +1179,13 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
     private readonly TC ProbabilityRowFloat(Span<TC> xs, Span<TC> ts, Span<TC> dsts, TC[] scratch, TC[] scratch2, TC gc)
     {
         int c = G.C;
-        float m = float.CreateTruncating(TensorPrimitives.Max<TC>(xs));
+        float m;
+        fixed (TC* px = xs)
+        {
+            // (The bare vmaxps may drop a NaN; the exps' sum shows it.)
+            m = Avx512F.IsSupported ? FloatRows.Max((float*)px, c) : float.CreateTruncating(TensorPrimitives.Max<TC>(xs));
+        }
+
         if (!float.IsFinite(m))
         {
             return ProbabilityRow(xs, ts, dsts.IsEmpty ? scratch.AsSpan(0, c) : dsts, scratch2.AsSpan(0, c), !dsts.IsEmpty, gc);
