@@ -541,7 +541,7 @@ internal static unsafe class FloatRows
     private static float ProbabilityGradient(float* e, float* t, float* w, int i, float a, float g, float keep, float add) =>
         e[i] * a - (t[i] * keep + add) * (w == null ? 1f : w[i]) * g;
 
-    /// <summary>Terms per block of the long sums of <see cref="ExpSum"/> and <see cref="ExpSumAgainst"/>: a block's float
+    /// <summary>Terms per block of the long sums of <see cref="ExpSum"/> and <see cref="ExpSumAgainst{T}(T*, int, float, float*, float*, bool, float*, out float)"/>: a block's float
     /// partial sums (16 to 64 of them) each hold at most a few hundred terms; blocks are added in double.</summary>
     private const int SumBlock = 16384;
 
@@ -623,28 +623,43 @@ internal static unsafe class FloatRows
     /// <paramref name="ahead"/> (n floats' worth, may be null) is prefetched into L2.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float ExpSumAgainst<T>(T* x, int n, float r, float* e, float* w, bool smoothing, float* ahead, out float sumWd)
+        where T : unmanaged => ExpSumAgainst(x, n, r, e, w, smoothing, ahead, null, out sumWd, out _);
+
+    /// <summary><see cref="ExpSumAgainst{T}(T*, int, float, float*, float*, bool, float*, out float)"/> that also takes
+    /// the max of the n elements at <paramref name="next"/> (the next row; null for none), as <see cref="MaxOf"/> takes it,
+    /// with loads in place of the prefetches: the next row's reference without a pass of its own (which waited on L2).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static float ExpSumAgainst<T>(T* x, int n, float r, float* e, float* w, bool smoothing, float* ahead, T* next, out float sumWd, out float nextMax)
         where T : unmanaged
     {
         if (n > SumBlock)
         {
             // Long rows: blocks summed in double, so the float partial sums never hold more than a block's terms.
             double total = 0, totalWd = 0;
+            nextMax = float.NegativeInfinity;
             for (int start = 0; start < n; start += SumBlock)
             {
                 total += ExpSumAgainst(x + start, Math.Min(SumBlock, n - start), r, e == null ? null : e + start, w == null ? null : w + start,
-                    smoothing, ahead == null ? null : (float*)((T*)ahead + start), out float wdb);
+                    smoothing, ahead == null ? null : (float*)((T*)ahead + start), next == null ? null : next + start, out float wdb, out float mb);
                 totalWd += wdb;
+                nextMax = MathF.Max(nextMax, mb);
             }
 
             sumWd = (float)totalWd;
             return (float)total;
         }
 
+        if (next != null)
+        {
+            ahead = null;   // the next row's loads are its prefetches
+        }
+
         if (typeof(T) == typeof(Half))
         {
             // float16 is first widened without its infinity and NaN case (4 instructions fewer per 16 elements); those
             // come out finite but at least 65536 in magnitude, beyond every finite half, and a block with one is redone.
-            float s = ExpSumBlock<T, LowRows.HalfBitsLoad, Clear>(x, n, r, e, w, smoothing, ahead, out sumWd, out bool misread);
+            float s = ExpSumBlock<T, LowRows.HalfBitsLoad, Clear>(x, n, r, e, w, smoothing, ahead, next, out sumWd, out bool misread, out nextMax);
             if (!misread)
             {
                 return s;
@@ -656,30 +671,36 @@ internal static unsafe class FloatRows
         {
             // Steps whose logits all lie below 2^17 in magnitude take the exp without its clamp.
             return unordered
-                ? ExpSumBlock<T, LowRows.UnclampedLoad, Set>(x, n, r, e, w, smoothing, ahead, out sumWd, out _)
-                : ExpSumBlock<T, LowRows.UnclampedLoad, Clear>(x, n, r, e, w, smoothing, ahead, out sumWd, out _);
+                ? ExpSumBlock<T, LowRows.UnclampedLoad, Set>(x, n, r, e, w, smoothing, ahead, next, out sumWd, out _, out nextMax)
+                : ExpSumBlock<T, LowRows.UnclampedLoad, Clear>(x, n, r, e, w, smoothing, ahead, next, out sumWd, out _, out nextMax);
         }
 
         if (unordered)
         {
             // Only sums are taken, so the 64-element steps may read bfloat16 in another order.
-            return ExpSumBlock<T, LowRows.ExactLoad, Set>(x, n, r, e, w, smoothing, ahead, out sumWd, out _);
+            return ExpSumBlock<T, LowRows.ExactLoad, Set>(x, n, r, e, w, smoothing, ahead, next, out sumWd, out _, out nextMax);
         }
 
-        return ExpSumBlock<T, LowRows.ExactLoad, Clear>(x, n, r, e, w, smoothing, ahead, out sumWd, out _);
+        return ExpSumBlock<T, LowRows.ExactLoad, Clear>(x, n, r, e, w, smoothing, ahead, next, out sumWd, out _, out nextMax);
     }
 
-    /// <summary>One block of <see cref="ExpSumAgainst"/>. Loaded through <see cref="LowRows.HalfBitsLoad"/>, it tracks the
+    /// <summary>One block of <see cref="ExpSumAgainst{T}(T*, int, float, float*, float*, bool, float*, out float)"/>. Loaded through <see cref="LowRows.HalfBitsLoad"/>, it tracks the
     /// largest magnitude (one vrangeps), and <paramref name="misread"/> says that the block holds a float16 infinity or
     /// NaN, whose results are then wrong: a value at least 65536 in magnitude. With <typeparamref name="TUnordered"/>
     /// (bfloat16, no exps kept, no weights in the sums) the 64-element steps read their elements in another order
     /// (<see cref="LowRows.LoadBFloat16Unordered"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static float ExpSumBlock<T, TLoad, TUnordered>(T* x, int n, float r, float* e, float* w, bool smoothing, float* ahead, out float sumWd, out bool misread)
+    private static float ExpSumBlock<T, TLoad, TUnordered>(T* x, int n, float r, float* e, float* w, bool smoothing, float* ahead, T* next,
+        out float sumWd, out bool misread, out float nextMax)
         where T : unmanaged
         where TLoad : struct, LowRows.IRowLoad
         where TUnordered : struct, IFlag
     {
+        // The next row's max (when next is not null): float by vmaxps, 16-bit by the signed max and unsigned min of its
+        // bits (MaxOf).
+        Vector512<float> nf = Vector512.Create(float.NegativeInfinity);
+        Vector512<short> nHigh = Vector512.Create(short.MinValue);
+        Vector512<ushort> nLow = Vector512.Create(ushort.MaxValue);
         int i = 0;
         Vector512<float> vr = Vector512.Create(r);
         Vector512<float> acc0 = Vector512<float>.Zero, acc1 = Vector512<float>.Zero;
@@ -697,6 +718,21 @@ internal static unsafe class FloatRows
                 Sse.Prefetch1(ahead + i + 16);
                 Sse.Prefetch1(ahead + i + 32);
                 Sse.Prefetch1(ahead + i + 48);
+            }
+
+            if (next != null)
+            {
+                if (sizeof(T) == sizeof(float))
+                {
+                    nf = Avx512F.Max(nf, Avx512F.Max(Vector512.Load((float*)(next + i)), Vector512.Load((float*)(next + i + 16))));
+                    nf = Avx512F.Max(nf, Avx512F.Max(Vector512.Load((float*)(next + i + 32)), Vector512.Load((float*)(next + i + 48))));
+                }
+                else
+                {
+                    Vector512<ushort> b0 = Vector512.Load((ushort*)(next + i)), b1 = Vector512.Load((ushort*)(next + i + 32));
+                    nHigh = Vector512.Max(nHigh, Vector512.Max(b0.AsInt16(), b1.AsInt16()));
+                    nLow = Vector512.Min(nLow, Vector512.Min(b0, b1));
+                }
             }
 
             Vector512<float> v0, v1, v2, v3;
@@ -774,6 +810,21 @@ internal static unsafe class FloatRows
                 i = n - 16;
             }
 
+            if (next != null)
+            {
+                if (sizeof(T) == sizeof(float))
+                {
+                    nf = Avx512F.Max(nf, Vector512.Load((float*)(next + i)));
+                }
+                else
+                {
+                    Vector256<ushort> b0 = Vector256.Load((ushort*)(next + i));
+                    Vector512<ushort> b = Vector512.Create(b0, b0);
+                    nHigh = Vector512.Max(nHigh, b.AsInt16());
+                    nLow = Vector512.Min(nLow, b);
+                }
+            }
+
             Vector512<float> v0 = TLoad.Load(x + i);
             if (downscaled)
             {
@@ -797,10 +848,16 @@ internal static unsafe class FloatRows
             acc0 += e0 & fresh;
         }
 
+        float nextTail = float.NegativeInfinity;
         if (i < n)
         {
             // Fewer than 16 in all: one vector through a buffer padded with −∞ (exp 0).
             int rest = n - i;
+            if (next != null)
+            {
+                nextTail = ScalarMax(next + i, rest);
+            }
+
             float* buffer = stackalloc float[16];
             Vector512.Create(float.NegativeInfinity).Store(buffer);
             for (int l = 0; l < rest; l++)
@@ -840,10 +897,19 @@ internal static unsafe class FloatRows
         sumWd = smoothing ? Vector512.Sum(sw) : 0f;
         // (The tail, read exactly, holds no misread value.)
         misread = downscaled && HorizontalMax(Avx512F.Max(a0, a1)) * TLoad.Scale >= HalfVectors.InfinityAsSingle;
+        nextMax = next == null ? float.NaN
+            : n < 16 ? nextTail
+            : MathF.Max(nextTail, sizeof(T) == sizeof(float) ? HorizontalMax(nf) : FromBits<T>(MaxAcross(nHigh), MinAcross(nLow)));
         return Vector512.Sum(acc0 + acc1);
     }
 
-    /// <summary>Sums from <see cref="ExpSumAgainst"/> at or above this (or NaN) are not used as they are: +∞ or a NaN
+    /// <summary>The max of float16 or bfloat16 values from the signed max and the unsigned min of their bits (see
+    /// <see cref="MaxOf"/>).</summary>
+    private static float FromBits<T>(short high, ushort low)
+        where T : unmanaged =>
+        Elements.ToCompute<T, float>(Unsafe.BitCast<ushort, T>(high >= 0 ? (ushort)high : low));
+
+    /// <summary>Sums from <see cref="ExpSumAgainst{T}(T*, int, float, float*, float*, bool, float*, out float)"/> at or above this (or NaN) are not used as they are: +∞ or a NaN
     /// in the row, an exp that overflowed, or a sum too large to merge with others (2^100, about e^69.3).</summary>
     public const float SumLimit = 1.2676506e30f;
 
@@ -885,9 +951,7 @@ internal static unsafe class FloatRows
                 low0 = Vector512.Min(low0, b0);
             }
 
-            short high = MaxAcross(Vector512.Max(high0, high1));
-            ushort bits = high >= 0 ? (ushort)high : MinAcross(Vector512.Min(low0, low1));
-            m = Elements.ToCompute<T, float>(Unsafe.BitCast<ushort, T>(bits));
+            m = FromBits<T>(MaxAcross(Vector512.Max(high0, high1)), MinAcross(Vector512.Min(low0, low1)));
         }
 
         return MathF.Max(m, ScalarMax(x + i, n - i));

@@ -182,9 +182,12 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         bool fused = Kind == RowKind.ClassTarget && typeof(TC) == typeof(float) && Avx512F.IsSupported
             && (typeof(T) == typeof(float) || LowRows.IsSupported<T>()) && c >= 16
             && (Output == null || c <= FusedClasses);
+        float knownMax = float.NaN;   // this row's max when the row before took it (ClassRowFused)
         for (long r = r0; r < r1; r++)
         {
             T* src = Input + r * c;
+            float rowMax = knownMax;
+            knownMax = float.NaN;
             if (Kind == RowKind.ClassTarget && long.CreateTruncating(Target[r]) == IgnoreIndex)
             {
                 // An ignored row: loss 0 and gradient 0 whatever its logits, without reading them.
@@ -205,8 +208,9 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
             {
                 fixed (TC* pe = tmp)
                 {
+                    T* next = r + 1 < r1 && long.CreateTruncating(Target[r + 1]) != IgnoreIndex ? src + c : null;
                     TC loss = ClassRowFused(src, (int)long.CreateTruncating(Target[r]), (float*)pe, Output == null ? null : Output + r * c,
-                        Upstream(r), out bool done);
+                        Upstream(r), rowMax, next, out knownMax, out bool done);
                     if (done)
                     {
                         if (Loss != null)
@@ -955,11 +959,12 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
     /// log-softmax is x − r − log Σ exp(x − r) for any r, so the loss and gradient formulas of <see cref="ClassRow"/>
     /// hold with r for the max. <paramref name="done"/> is false, nothing written, for a row with a NaN or infinite
     /// logit, which the general path gives PyTorch's NaNs.</summary>
-    private readonly TC ClassRowFused(T* row, int target, float* e, T* dst, TC gc, out bool done)
+    private readonly TC ClassRowFused(T* row, int target, float* e, T* dst, TC gc, float knownMax, T* next, out float nextMax, out bool done)
     {
         int c = G.C;
         float eps = float.CreateTruncating(Smoothing);
         float* w = (float*)Weight;
+        nextMax = float.NaN;
         if (dst == null && eps == 0f)
         {
             // Forward only: the exps against the target's logit, so that the loss is log Σ exp(x − x_t) with nothing
@@ -986,7 +991,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         // The max first (the row then sits in L2 for the exps), as PyTorch takes it: x − max is exact near the max, where
         // the large terms are, and log s − (x_t − max) keeps a small loss's digits. (Against the first logit instead, a
         // loss of 7e-4 with that logit 49 below the max came out 1.8e-3 off relative, and gradients 30 ulps off.)
-        float r = FloatRows.MaxOf(row, c);
+        float r = float.IsNaN(knownMax) ? FloatRows.MaxOf(row, c) : knownMax;
         done = float.IsFinite(r);
         if (!done)
         {
@@ -996,7 +1001,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         // Rows lie one after another: the next row comes into L2 while this one's exps run.
         float* ahead = (float*)(row + c);
         float* keep = dst != null ? e : null;
-        float s = FloatRows.ExpSumAgainst(row, c, r, keep, w, eps != 0f, ahead, out float sumWd);
+        float s = FloatRows.ExpSumAgainst(row, c, r, keep, w, eps != 0f, ahead, next, out float sumWd, out nextMax);
         if (float.IsNaN(s))
         {
             done = false;   // a NaN the max did not show

@@ -389,31 +389,44 @@ public sealed class FastPathTests
     /// <summary>Small losses and large gradients keep float32's digits when class 0 lies far below the max: the exps are
     /// taken against the max (or, for the loss alone, the target's logit), as PyTorch takes them. Against class 0 the
     /// first case's loss came out 1.8e-3 off relative and the second's gradient 3.6e-6 (libtorch: 3e-5 and 2e-10).
-    /// Rows, tiles of positions (the same logits at 96 positions, moved up by 40 every 32) and probability targets, with
-    /// and without the gradient.</summary>
+    /// Rows (three, each 40 above the one before), tiles of positions (the same logits at 96 positions, moved up by 40
+    /// every 32) and probability targets, with and without the gradient.</summary>
     [Theory]
     [InlineData(new float[] { 20f, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 69f, 61.8f }, 14)]
     [InlineData(new float[] { -16f, 49.95766830444336f, 49.866825103759766f, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }, 2)]
     [InlineData(new float[] { -30f, 1f, 2f, 3f, 4f, 5f, 6f, 7f, 8f, 9f, 10f, 11f, 12f, 13f, 14f, 15f, 16f, 40f, 47f }, 18)]
-    public void ClassZeroFarBelowTheMaxKeepsFloatAccuracy(float[] logits, int target)
+    [InlineData(new float[] { -30f, 1f, 2f, 3f, 4f, 5f, 6f, 7f, 8f, 9f, 10f, 11f, 12f, 13f, 14f, 15f, 16f, 40f, 47f }, 18, 181)]
+    public void ClassZeroFarBelowTheMaxKeepsFloatAccuracy(float[] given, int target, int zeros = 0)
     {
+        float[] logits = [.. given, .. new float[zeros]];   // 200 classes: the 64-element steps too
         int c = logits.Length;
-        foreach (int positions in new[] { 1, 96 })
+        foreach ((int rows, int positions) in new[] { (3, 1), (1, 96) })
         {
-            nint[] shape = positions == 1 ? [1, c] : [1, c, positions];
-            nint[] tshape = positions == 1 ? [1] : [1, positions];
-            var x = new float[c * positions];
-            // Each run of 32 positions 40 above the one before it, so that a reference taken from the wrong positions
-            // shows.
-            for (int k = 0; k < c; k++) for (int p = 0; p < positions; p++) x[k * positions + p] = logits[k] + 40 * (p / 32);
-            long[] t = [.. Enumerable.Repeat((long)target, positions)];
+            nint[] shape = positions == 1 ? [rows, c] : [rows, c, positions];
+            nint[] tshape = positions == 1 ? [rows] : [rows, positions];
+            var x = new float[rows * c * positions];
+            // Each row, and each run of 32 positions, 40 above the one before it, so that a reference taken from the wrong
+            // row or positions shows.
+            for (int row = 0; row < rows; row++)
+            {
+                for (int k = 0; k < c; k++)
+                {
+                    for (int p = 0; p < positions; p++) x[(row * c + k) * positions + p] = logits[k] + 40 * (row + p / 32);
+                }
+            }
+
+            long[] t = [.. Enumerable.Repeat((long)target, rows * positions)];
             var probs = new float[x.Length];
-            for (int p = 0; p < positions; p++) probs[target * positions + p] = 1f;
+            for (int row = 0; row < rows; row++)
+            {
+                for (int p = 0; p < positions; p++) probs[(row * c + target) * positions + p] = 1f;
+            }
+
             foreach (bool withGrad in new[] { false, true })
             {
-                var lossD = new double[positions];
+                var lossD = new double[rows * positions];
                 var gradD = new double[x.Length];
-                var loss = new float[positions];
+                var loss = new float[rows * positions];
                 var grad = new float[withGrad ? x.Length : 0];
                 Functional.CrossEntropy<double, long>([.. x.Select(v => (double)v)], shape, t, tshape, lossD, Reduction.None, gradInput: withGrad ? gradD : default);
                 Functional.CrossEntropy<float, long>(x, shape, t, tshape, loss, Reduction.None, gradInput: withGrad ? grad : default);
@@ -424,11 +437,11 @@ public sealed class FastPathTests
 
                 void Check(string kind, float[] l, float[] g)
                 {
-                    string what = $"{kind} C={c} positions={positions} grad={withGrad}";
+                    string what = $"{kind} C={c} rows={rows} positions={positions} grad={withGrad}";
                     // Four float epsilons of the loss, or of 1 below it (log s of an s near 1 has an absolute error, in
                     // libtorch too); four of each gradient, of 1 more at the target (p_t − 1 cancels), beside 1e-9 of the
                     // largest (tiny terms far below the max have x − max rounded, in libtorch too).
-                    for (int i = 0; i < positions; i++)
+                    for (int i = 0; i < l.Length; i++)
                     {
                         Assert.True(Math.Abs(l[i] - lossD[i]) <= 4.8e-7 * Math.Max(1, Math.Abs(lossD[i])),
                             $"{what} loss[{i}]: expected {lossD[i]:R}, got {l[i]:R}");
@@ -437,7 +450,7 @@ public sealed class FastPathTests
                     double largest = g.Length == 0 ? 0 : gradD.Max(Math.Abs);
                     for (int i = 0; i < g.Length; i++)
                     {
-                        Assert.True(Math.Abs(g[i] - gradD[i]) <= 4.8e-7 * (Math.Abs(gradD[i]) + (i / positions == target ? 1 : 0)) + 1e-9 * largest,
+                        Assert.True(Math.Abs(g[i] - gradD[i]) <= 4.8e-7 * (Math.Abs(gradD[i]) + (i / positions % c == target ? 1 : 0)) + 1e-9 * largest,
                             $"{what} grad[{i}]: expected {gradD[i]:R}, got {g[i]:R}");
                     }
                 }
