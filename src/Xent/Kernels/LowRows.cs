@@ -75,14 +75,14 @@ internal static unsafe class LowRows
         /// <summary>2^17.</summary>
         public const float Limit = 131072f;
 
-        public static float Scale => 1f;
+        public static float Scale => ExactLoad.Scale;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector512<float> Load<T>(T* source)
-            where T : unmanaged => LowRows.Load(source);
+            where T : unmanaged => ExactLoad.Load(source);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector512<float> Minus(Vector512<float> v, Vector512<float> negR) => v + negR;
+        public static Vector512<float> Minus(Vector512<float> v, Vector512<float> negR) => ExactLoad.Minus(v, negR);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector512<float> Exp(Vector512<float> d) => FloatRows.ExpUnclamped(d);

@@ -749,30 +749,17 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
             return (ma, mb);
         }
 
-        if (offset == 16)
-        {
-            Vector512<short> high = Vector512.Create(short.MinValue);
-            Vector512<ushort> low = Vector512.Create(ushort.MaxValue);
-            for (int k = 0; k < c; k++, src += d)
-            {
-                Vector512<ushort> b = Vector512.Load((ushort*)src);
-                high = Vector512.Max(high, b.AsInt16());
-                low = Vector512.Min(low, b);
-            }
-
-            return FromBits(high, low);
-        }
-
-        Vector256<short> high16 = Vector256.Create(short.MinValue);
-        Vector256<ushort> low16 = Vector256.Create(ushort.MaxValue);
+        // A whole line of 32 positions, or a group paired with itself: its 16 twice (the line may end the tensor).
+        Vector512<short> high = Vector512.Create(short.MinValue);
+        Vector512<ushort> low = Vector512.Create(ushort.MaxValue);
         for (int k = 0; k < c; k++, src += d)
         {
-            Vector256<ushort> b = Vector256.Load((ushort*)src);
-            high16 = Vector256.Max(high16, b.AsInt16());
-            low16 = Vector256.Min(low16, b);
+            Vector512<ushort> b = offset == 16 ? Vector512.Load((ushort*)src) : Vector512.Create(Vector256.Load((ushort*)src), Vector256.Load((ushort*)src));
+            high = Vector512.Max(high, b.AsInt16());
+            low = Vector512.Min(low, b);
         }
 
-        return FromBits(Vector512.Create(high16, high16), Vector512.Create(low16, low16));
+        return FromBits(high, low);
     }
 
     /// <summary>The max at 32 positions from the signed max and the unsigned min of their float16 or bfloat16 bits (see
