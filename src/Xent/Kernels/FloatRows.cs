@@ -799,6 +799,23 @@ internal static unsafe class FloatRows
 
         acc0 += acc2;
         acc1 += acc3;
+        if (next != null && n >= 64 && i < n)
+        {
+            // The next row's last n mod 64: its last 64 again (a max does not mind the overlap).
+            int last = n - 64;
+            if (sizeof(T) == sizeof(float))
+            {
+                nf = Avx512F.Max(nf, Avx512F.Max(Vector512.Load((float*)(next + last)), Vector512.Load((float*)(next + last + 16))));
+                nf = Avx512F.Max(nf, Avx512F.Max(Vector512.Load((float*)(next + last + 32)), Vector512.Load((float*)(next + last + 48))));
+            }
+            else
+            {
+                Vector512<ushort> b0 = Vector512.Load((ushort*)(next + last)), b1 = Vector512.Load((ushort*)(next + last + 32));
+                nHigh = Vector512.Max(nHigh, Vector512.Max(b0.AsInt16(), b1.AsInt16()));
+                nLow = Vector512.Min(nLow, Vector512.Min(b0, b1));
+            }
+        }
+
         for (; i < n && n >= 16; i += 16)
         {
             // The last n mod 16: the last 16 elements again, the lanes already done kept out of the sums (their exps
@@ -810,7 +827,7 @@ internal static unsafe class FloatRows
                 i = n - 16;
             }
 
-            if (next != null)
+            if (next != null && n < 64)
             {
                 if (sizeof(T) == sizeof(float))
                 {
@@ -957,28 +974,17 @@ internal static unsafe class FloatRows
         return MathF.Max(m, ScalarMax(x + i, n - i));
     }
 
-    private static short MaxAcross(Vector512<short> v)
-    {
-        Vector128<short> q = Vector128.Max(Vector256.Max(v.GetLower(), v.GetUpper()).GetLower(), Vector256.Max(v.GetLower(), v.GetUpper()).GetUpper());
-        short m = short.MinValue;
-        for (int l = 0; l < 8; l++)
-        {
-            m = Math.Max(m, q.GetElement(l));
-        }
+    /// <summary>The greatest of 32 signed 16-bit lanes: 32767 − the least of 32767 − v as unsigned (one phminposuw).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static short MaxAcross(Vector512<short> v) =>
+        (short)(short.MaxValue - MinAcross((Vector512.Create(short.MaxValue) - v).AsUInt16()));
 
-        return m;
-    }
-
+    /// <summary>The least of 32 unsigned 16-bit lanes: two halvings, then phminposuw.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static ushort MinAcross(Vector512<ushort> v)
     {
-        Vector128<ushort> q = Vector128.Min(Vector256.Min(v.GetLower(), v.GetUpper()).GetLower(), Vector256.Min(v.GetLower(), v.GetUpper()).GetUpper());
-        ushort m = ushort.MaxValue;
-        for (int l = 0; l < 8; l++)
-        {
-            m = Math.Min(m, q.GetElement(l));
-        }
-
-        return m;
+        Vector256<ushort> h = Vector256.Min(v.GetLower(), v.GetUpper());
+        return Sse41.MinHorizontal(Vector128.Min(h.GetLower(), h.GetUpper())).GetElement(0);
     }
 
     /// <summary>max(|a|, |b|) in one vrangeps (its sign cleared).</summary>

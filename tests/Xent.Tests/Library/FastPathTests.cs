@@ -396,9 +396,12 @@ public sealed class FastPathTests
     [InlineData(new float[] { -16f, 49.95766830444336f, 49.866825103759766f, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }, 2)]
     [InlineData(new float[] { -30f, 1f, 2f, 3f, 4f, 5f, 6f, 7f, 8f, 9f, 10f, 11f, 12f, 13f, 14f, 15f, 16f, 40f, 47f }, 18)]
     [InlineData(new float[] { -30f, 1f, 2f, 3f, 4f, 5f, 6f, 7f, 8f, 9f, 10f, 11f, 12f, 13f, 14f, 15f, 16f, 40f, 47f }, 18, 181)]
-    public void ClassZeroFarBelowTheMaxKeepsFloatAccuracy(float[] given, int target, int zeros = 0)
+    [InlineData(new float[] { 20f, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 69f, 61.8f }, 14, 184, true)]
+    public void ClassZeroFarBelowTheMaxKeepsFloatAccuracy(float[] given, int target, int zeros = 0, bool zerosFirst = false)
     {
-        float[] logits = [.. given, .. new float[zeros]];   // 200 classes: the 64-element steps too
+        // 200 classes: the 64-element steps too, with the max in their tail when the zeros come first.
+        float[] logits = zerosFirst ? [.. new float[zeros], .. given] : [.. given, .. new float[zeros]];
+        target += zerosFirst ? zeros : 0;
         int c = logits.Length;
         foreach ((int rows, int positions) in new[] { (3, 1), (1, 96) })
         {
