@@ -372,24 +372,22 @@ internal static unsafe class FloatRows
     }
 
     /// <summary>Probability targets in one read of the row (AVX-512): s = Σ exp(x_i − r), with <paramref name="e"/>
-    /// e_i = exp(x_i − r) too, max x_i, q = Σ u_i and ud = Σ u_i·(x_i − r), u_i = w_i·((1 − ε)·t_i + ε/C) (w_i = 1 when
+    /// e_i = exp(x_i − r) too, q = Σ u_i and ud = Σ u_i·(x_i − r), u_i = w_i·((1 − ε)·t_i + ε/C) (w_i = 1 when
     /// <paramref name="w"/> is null). Callers pass the row's max for r; long rows are summed in blocks added in
     /// double.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float ProbabilityStats(float* x, float* t, int n, float r, float* w, float keep, float add, float* e,
-        out float max, out float q, out float ud)
+        out float q, out float ud)
     {
         if (n > TargetBlock)
         {
             double total = 0, totalQ = 0, totalUd = 0;
-            max = float.NegativeInfinity;
             for (int start = 0; start < n; start += TargetBlock)
             {
                 total += ProbabilityStats(x + start, t + start, Math.Min(TargetBlock, n - start), r, w == null ? null : w + start,
-                    keep, add, e == null ? null : e + start, out float mb, out float qb, out float udb);
+                    keep, add, e == null ? null : e + start, out float qb, out float udb);
                 totalQ += qb;
                 totalUd += udb;
-                max = MathF.Max(max, mb);
             }
 
             q = (float)totalQ;
@@ -399,7 +397,6 @@ internal static unsafe class FloatRows
 
         Vector512<float> vr = Vector512.Create(r), vk = Vector512.Create(keep), va = Vector512.Create(add);
         Vector512<float> s0 = Vector512<float>.Zero, s1 = s0, q0 = s0, q1 = s0, ud0 = s0, ud1 = s0;
-        Vector512<float> m0 = Vector512.Create(float.NegativeInfinity), m1 = m0;
         int i = 0;
         for (; i <= n - 32; i += 32)
         {
@@ -409,8 +406,6 @@ internal static unsafe class FloatRows
             Sse.Prefetch1(t + n + i);
             Sse.Prefetch1(t + n + i + 16);
             Vector512<float> x0 = Vector512.Load(x + i), x1 = Vector512.Load(x + i + 16);
-            m0 = Avx512F.Max(m0, x0);
-            m1 = Avx512F.Max(m1, x1);
             Vector512<float> d0 = x0 - vr, d1 = x1 - vr;
             Vector512<float> e0 = Exp(d0), e1 = Exp(d1);
             if (e != null)
@@ -463,7 +458,6 @@ internal static unsafe class FloatRows
             Vector512<int> lane = Vector512<int>.Indices;
             Vector512<float> fresh = (Vector512.GreaterThanOrEqual(lane, Vector512.Create(i - at)) & Vector512.LessThan(lane, Vector512.Create(n - at))).AsSingle();
             Vector512<float> x0 = Vector512.Load(xs);
-            m0 = Avx512F.Max(m0, Vector512.ConditionalSelect(fresh, x0, Vector512.Create(float.NegativeInfinity)));
             Vector512<float> d0 = x0 - vr;
             Vector512<float> e0 = Exp(d0);
             Vector512<float> u0 = Avx512F.FusedMultiplyAdd(Vector512.Load(ts), vk, va);
@@ -490,7 +484,6 @@ internal static unsafe class FloatRows
             ud0 += (u0 * d0) & fresh;
         }
 
-        max = HorizontalMax(Avx512F.Max(m0, m1));
         q = Vector512.Sum(q0 + q1);
         ud = Vector512.Sum(ud0 + ud1);
         return Vector512.Sum(s0 + s1);

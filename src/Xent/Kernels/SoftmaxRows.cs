@@ -1196,8 +1196,9 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
             float s = 0f, q = float.NaN, ud = 0f;
             if (Avx512F.IsSupported)
             {
-                s = FloatRows.ProbabilityStats(x, t, c, m, w, keep, add, dst != null ? e : null, out float max, out q, out ud);
-                if (float.IsNaN(s) || !float.IsFinite(max))
+                // (m is finite: a +∞ would be the max; a NaN shows in s.)
+                s = FloatRows.ProbabilityStats(x, t, c, m, w, keep, add, dst != null ? e : null, out q, out ud);
+                if (float.IsNaN(s))
                 {
                     return ProbabilityRow(xs, ts, dsts.IsEmpty ? scratch.AsSpan(0, c) : dsts, scratch2.AsSpan(0, c), !dsts.IsEmpty, gc);
                 }
