@@ -715,17 +715,7 @@ internal static unsafe class FloatRows
 
             if (next != null)
             {
-                if (sizeof(T) == sizeof(float))
-                {
-                    nf = Avx512F.Max(nf, Avx512F.Max(Vector512.Load((float*)(next + i)), Vector512.Load((float*)(next + i + 16))));
-                    nf = Avx512F.Max(nf, Avx512F.Max(Vector512.Load((float*)(next + i + 32)), Vector512.Load((float*)(next + i + 48))));
-                }
-                else
-                {
-                    Vector512<ushort> b0 = Vector512.Load((ushort*)(next + i)), b1 = Vector512.Load((ushort*)(next + i + 32));
-                    nHigh = Vector512.Max(nHigh, Vector512.Max(b0.AsInt16(), b1.AsInt16()));
-                    nLow = Vector512.Min(nLow, Vector512.Min(b0, b1));
-                }
+                MaxStep(next + i, ref nf, ref nHigh, ref nLow);
             }
 
             Vector512<float> v0, v1, v2, v3;
@@ -795,18 +785,7 @@ internal static unsafe class FloatRows
         if (next != null && n >= 64 && i < n)
         {
             // The next row's last n mod 64: its last 64 again (a max does not mind the overlap).
-            int last = n - 64;
-            if (sizeof(T) == sizeof(float))
-            {
-                nf = Avx512F.Max(nf, Avx512F.Max(Vector512.Load((float*)(next + last)), Vector512.Load((float*)(next + last + 16))));
-                nf = Avx512F.Max(nf, Avx512F.Max(Vector512.Load((float*)(next + last + 32)), Vector512.Load((float*)(next + last + 48))));
-            }
-            else
-            {
-                Vector512<ushort> b0 = Vector512.Load((ushort*)(next + last)), b1 = Vector512.Load((ushort*)(next + last + 32));
-                nHigh = Vector512.Max(nHigh, Vector512.Max(b0.AsInt16(), b1.AsInt16()));
-                nLow = Vector512.Min(nLow, Vector512.Min(b0, b1));
-            }
+            MaxStep(next + n - 64, ref nf, ref nHigh, ref nLow);
         }
 
         for (; i < n && n >= 16; i += 16)
@@ -911,6 +890,25 @@ internal static unsafe class FloatRows
             : n < 16 ? nextTail
             : MathF.Max(nextTail, sizeof(T) == sizeof(float) ? HorizontalMax(nf) : FromBits<T>(MaxAcross(nHigh), MinAcross(nLow)));
         return Vector512.Sum(acc0 + acc1);
+    }
+
+    /// <summary>64 elements from <paramref name="p"/> into a running max: float by vmaxps, 16-bit as the signed max and
+    /// the unsigned min of their bits (<see cref="MaxOf"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void MaxStep<T>(T* p, ref Vector512<float> nf, ref Vector512<short> nHigh, ref Vector512<ushort> nLow)
+        where T : unmanaged
+    {
+        if (sizeof(T) == sizeof(float))
+        {
+            nf = Avx512F.Max(nf, Avx512F.Max(Vector512.Load((float*)p), Vector512.Load((float*)p + 16)));
+            nf = Avx512F.Max(nf, Avx512F.Max(Vector512.Load((float*)p + 32), Vector512.Load((float*)p + 48)));
+        }
+        else
+        {
+            Vector512<ushort> b0 = Vector512.Load((ushort*)p), b1 = Vector512.Load((ushort*)p + 32);
+            nHigh = Vector512.Max(nHigh, Vector512.Max(b0.AsInt16(), b1.AsInt16()));
+            nLow = Vector512.Min(nLow, Vector512.Min(b0, b1));
+        }
     }
 
     /// <summary>The max of float16 or bfloat16 values from the signed max and the unsigned min of their bits (see
