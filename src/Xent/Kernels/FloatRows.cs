@@ -610,9 +610,9 @@ internal static unsafe class FloatRows
     }
 
     /// <summary>s = Σ exp(x_i − r) in one read (AVX-512); with <paramref name="e"/>, e_i = exp(x_i − r) too, and with
-    /// <paramref name="smoothing"/>, sumWd = Σ w_i·(x_i − r) (w_i = 1 when <paramref name="w"/> is null). No max is
-    /// taken: an x_i more than 88 above r (or +∞) makes the sum +∞ and a NaN makes it NaN, so a caller that gets a sum
-    /// not below <see cref="SumLimit"/> takes the max (<see cref="MaxOf"/>) and tries again against it.
+    /// <paramref name="smoothing"/>, sumWd = Σ w_i·(x_i − r) (w_i = 1 when <paramref name="w"/> is null). Callers pass the
+    /// row's max for r (<see cref="MaxOf"/>), or for a loss alone the target's logit: then an x_i more than 88 above r (or
+    /// +∞) makes the sum +∞ and a NaN makes it NaN, and a sum not below <see cref="SumLimit"/> sends the row to the max.
     /// <paramref name="ahead"/> (n floats' worth, may be null) is prefetched into L2.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float ExpSumAgainst<T>(T* x, int n, float r, float* e, float* w, bool smoothing, float* ahead, out float sumWd)
@@ -801,17 +801,7 @@ internal static unsafe class FloatRows
 
             if (next != null && n < 64)
             {
-                if (sizeof(T) == sizeof(float))
-                {
-                    nf = Avx512F.Max(nf, Vector512.Load((float*)(next + i)));
-                }
-                else
-                {
-                    Vector256<ushort> b0 = Vector256.Load((ushort*)(next + i));
-                    Vector512<ushort> b = Vector512.Create(b0, b0);
-                    nHigh = Vector512.Max(nHigh, b.AsInt16());
-                    nLow = Vector512.Min(nLow, b);
-                }
+                MaxStep32(next + i, 0, ref nf, ref nf, ref nHigh, ref nLow);
             }
 
             Vector512<float> v0 = TLoad.Load(x + i);
@@ -892,22 +882,34 @@ internal static unsafe class FloatRows
         return Vector512.Sum(acc0 + acc1);
     }
 
-    /// <summary>64 elements from <paramref name="p"/> into a running max: float by vmaxps, 16-bit as the signed max and
-    /// the unsigned min of their bits (<see cref="MaxOf"/>).</summary>
+    /// <summary>64 elements from <paramref name="p"/> into a running max (<see cref="MaxStep32"/> twice).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void MaxStep<T>(T* p, ref Vector512<float> nf, ref Vector512<short> nHigh, ref Vector512<ushort> nLow)
         where T : unmanaged
     {
+        MaxStep32(p, 16, ref nf, ref nf, ref nHigh, ref nLow);
+        MaxStep32(p + 32, 16, ref nf, ref nf, ref nHigh, ref nLow);
+    }
+
+    /// <summary>16 elements from <paramref name="p"/> and 16 from p + <paramref name="offset"/> (16: one run of 32; 0: the
+    /// same 16 twice, where the next 16 may lie past the data) into a running max: float by vmaxps into
+    /// <paramref name="a"/> and <paramref name="b"/>; float16 and bfloat16 as the signed max and the unsigned min of their
+    /// bits (<see cref="MaxOf"/>) into <paramref name="high"/> and <paramref name="low"/>, 32 lanes wide. The rows'
+    /// next-row max and the K-dim tiles' max over the classes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void MaxStep32<T>(T* p, long offset, ref Vector512<float> a, ref Vector512<float> b, ref Vector512<short> high, ref Vector512<ushort> low)
+        where T : unmanaged
+    {
         if (sizeof(T) == sizeof(float))
         {
-            nf = Avx512F.Max(nf, Avx512F.Max(Vector512.Load((float*)p), Vector512.Load((float*)p + 16)));
-            nf = Avx512F.Max(nf, Avx512F.Max(Vector512.Load((float*)p + 32), Vector512.Load((float*)p + 48)));
+            a = Avx512F.Max(a, Vector512.Load((float*)p));
+            b = Avx512F.Max(b, Vector512.Load((float*)(p + offset)));
         }
         else
         {
-            Vector512<ushort> b0 = Vector512.Load((ushort*)p), b1 = Vector512.Load((ushort*)p + 32);
-            nHigh = Vector512.Max(nHigh, Vector512.Max(b0.AsInt16(), b1.AsInt16()));
-            nLow = Vector512.Min(nLow, Vector512.Min(b0, b1));
+            Vector512<ushort> bits = offset == 16 ? Vector512.Load((ushort*)p) : Vector512.Create(Vector256.Load((ushort*)p), Vector256.Load((ushort*)p));
+            high = Vector512.Max(high, bits.AsInt16());
+            low = Vector512.Min(low, bits);
         }
     }
 
@@ -941,25 +943,15 @@ internal static unsafe class FloatRows
             // integers, and above every negative one; among negative values the greatest has the least bits as unsigned
             // integers. So vpmaxsw and vpminuw over the raw bits, one instruction per 16 elements, give the max: the
             // signed max where it is non-negative, the unsigned min otherwise. (A positive NaN or +∞ comes out as such.)
-            Vector512<short> high0 = Vector512.Create(short.MinValue), high1 = high0;
-            Vector512<ushort> low0 = Vector512.Create(ushort.MaxValue), low1 = low0;
-            for (; i <= n - 64; i += 64)
-            {
-                Vector512<ushort> b0 = Vector512.Load((ushort*)(x + i)), b1 = Vector512.Load((ushort*)(x + i + 32));
-                high0 = Vector512.Max(high0, b0.AsInt16());
-                high1 = Vector512.Max(high1, b1.AsInt16());
-                low0 = Vector512.Min(low0, b0);
-                low1 = Vector512.Min(low1, b1);
-            }
-
+            Vector512<float> unused = default;
+            Vector512<short> high = Vector512.Create(short.MinValue);
+            Vector512<ushort> low = Vector512.Create(ushort.MaxValue);
             for (; i <= n - 32; i += 32)
             {
-                Vector512<ushort> b0 = Vector512.Load((ushort*)(x + i));
-                high0 = Vector512.Max(high0, b0.AsInt16());
-                low0 = Vector512.Min(low0, b0);
+                MaxStep32(x + i, 16, ref unused, ref unused, ref high, ref low);
             }
 
-            m = FromBits<T>(MaxAcross(Vector512.Max(high0, high1)), MinAcross(Vector512.Min(low0, low1)));
+            m = FromBits<T>(MaxAcross(high), MinAcross(low));
         }
 
         return MathF.Max(m, ScalarMax(x + i, n - i));

@@ -657,17 +657,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
 
                 if (TGrad.On)
                 {
-                    if (sizeof(T) == sizeof(float))
-                    {
-                        na = Avx512F.Max(na, Vector512.Load((float*)next));
-                        nb = Avx512F.Max(nb, Vector512.Load((float*)next + 16));
-                    }
-                    else
-                    {
-                        Vector512<ushort> bits = Vector512.Load((ushort*)next);
-                        nHigh = Vector512.Max(nHigh, bits.AsInt16());
-                        nLow = Vector512.Min(nLow, bits);
-                    }
+                    FloatRows.MaxStep32(next, 16, ref na, ref nb, ref nHigh, ref nLow);
                 }
 
                 Vector512<float> va = TLoad.Load(row), vb = TLoad.Load(row + offset);
@@ -737,29 +727,15 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static (Vector512<float> A, Vector512<float> B) MaxOverClasses(T* src, long offset, int c, long d)
     {
-        if (sizeof(T) == sizeof(float))
-        {
-            Vector512<float> ma = Vector512.Create(float.NegativeInfinity), mb = ma;
-            for (int k = 0; k < c; k++, src += d)
-            {
-                ma = Avx512F.Max(ma, Vector512.Load((float*)src));
-                mb = Avx512F.Max(mb, Vector512.Load((float*)(src + offset)));
-            }
-
-            return (ma, mb);
-        }
-
-        // A whole line of 32 positions, or a group paired with itself: its 16 twice (the line may end the tensor).
+        Vector512<float> ma = Vector512.Create(float.NegativeInfinity), mb = ma;
         Vector512<short> high = Vector512.Create(short.MinValue);
         Vector512<ushort> low = Vector512.Create(ushort.MaxValue);
         for (int k = 0; k < c; k++, src += d)
         {
-            Vector512<ushort> b = offset == 16 ? Vector512.Load((ushort*)src) : Vector512.Create(Vector256.Load((ushort*)src), Vector256.Load((ushort*)src));
-            high = Vector512.Max(high, b.AsInt16());
-            low = Vector512.Min(low, b);
+            FloatRows.MaxStep32(src, offset, ref ma, ref mb, ref high, ref low);
         }
 
-        return FromBits(high, low);
+        return sizeof(T) == sizeof(float) ? (ma, mb) : FromBits(high, low);
     }
 
     /// <summary>The max at 32 positions from the signed max and the unsigned min of their float16 or bfloat16 bits (see
