@@ -292,6 +292,27 @@ internal sealed class AgreeCase
             }
         }
 
+        // NaN, +inf or a huge finite logit at a few elements, ignored positions included, drawn from a generator of their
+        // own so that the rest of every case stays what it was before they were added.
+        var extra = new Random(unchecked(seed * 7_000_003 + index * 104_729 + 11));
+        if (elements > 0 && extra.NextDouble() < 0.12)
+        {
+            int which = extra.Next(3);
+            double huge = dtype == ElementType.F16 ? 60000 : 1e30;
+            notes.Add(which switch { 0 => "nan", 1 => "+inf", _ => "huge" });
+            int count = 1 + extra.Next(3);
+            for (int j = 0; j < count; j++)
+            {
+                long at = extra.NextInt64(elements);
+                input[at] = which switch
+                {
+                    0 => double.NaN,
+                    1 => double.PositiveInfinity,
+                    _ => Round(dtype, extra.Next(2) == 0 ? huge : -huge),
+                };
+            }
+        }
+
         double[]? weight = null;
         if (r.NextDouble() < 0.4)
         {
@@ -325,6 +346,11 @@ internal sealed class AgreeCase
         }
 
         int threads = r.Next(1, 3);
+        if (threads == 2)
+        {
+            // More workers than this machine's cores, too: the result must not depend on the count.
+            threads = new[] { 2, 2, 3, 4, 8 }[extra.Next(5)];
+        }
         var @case = new AgreeCase
         {
             Index = index,
