@@ -788,6 +788,56 @@ public sealed class FastPathTests
         }
     }
 
+    /// <summary>A float32 row's gradient is written during the next row's exps (PendingGradient), streamed when it is 12 MB
+    /// or more: rows must come out bit for bit as each row alone gives them (written at once after its own exps), at any
+    /// output alignment, past ignored rows and rows the general path takes (NaN, +∞), with weights and smoothing, rows
+    /// shorter than one 64-element step and rows longer than a 16384-element sum block, and nothing written outside.</summary>
+    [Theory]
+    [InlineData(3300, 1000, true)]    // 13.2 MB: streamed, rows start on every 16-byte offset of a line
+    [InlineData(170, 20000, true)]    // streamed, each row past one sum block
+    [InlineData(60, 130, false)]
+    [InlineData(60, 64, false)]
+    [InlineData(60, 17, false)]       // no whole step: written after the next row's exps
+    public void HeldBackRowGradientsAreTheSameAsEachRowAlone(int n, int c, bool weightsAndSmoothing)
+    {
+        (float[] x, long[] t) = Data(31 + c, (long)n * c, n, c);
+        x[5L * c + 3] = float.NaN;                   // the general path between two fused rows
+        x[9L * c + c - 1] = float.PositiveInfinity;
+        t[5] = 1;
+        t[9] = 0;
+        t[10] = -100;                                // an ignored row after a general one
+        var rnd = new Random(c);
+        float[] g = [.. Enumerable.Range(0, n).Select(_ => (float)(rnd.NextDouble() * 2 - 0.5))];
+        float[] w = weightsAndSmoothing ? [.. Enumerable.Range(0, c).Select(i => 0.25f + (i % 7) * 0.3f)] : [];
+        double eps = weightsAndSmoothing ? 0.1 : 0;
+        var lossAlone = new float[n];
+        var gradAlone = new float[x.Length];
+        for (int r = 0; r < n; r++)
+        {
+            Functional.CrossEntropy<float, long>(x.AsSpan(r * c, c), [1, c], t.AsSpan(r, 1), [1], lossAlone.AsSpan(r, 1), Reduction.None,
+                w, -100, eps, gradAlone.AsSpan(r * c, c), g.AsSpan(r, 1));
+        }
+
+        Assert.True(float.IsNaN(gradAlone[5L * c]) && float.IsNaN(gradAlone[9L * c]) && gradAlone[10L * c] == 0f);
+        foreach (int offset in new[] { 0, 1, 5, 15 })
+        {
+            var buffer = new float[x.Length + 32];
+            var loss = new float[n];
+            Functional.CrossEntropy<float, long>(x, [n, c], t, [n], loss, Reduction.None, w, -100, eps, buffer.AsSpan(offset, x.Length), g);
+            Assert.True(buffer.AsSpan(0, offset).ToArray().All(v => v == 0f) && buffer.AsSpan(offset + x.Length).ToArray().All(v => v == 0f),
+                $"offset {offset}: wrote outside the gradient");
+            Assert.True(lossAlone.AsSpan().SequenceEqual(loss), $"offset {offset}: the losses differ");
+            Span<float> grad = buffer.AsSpan(offset, x.Length);
+            for (int i = 0; i < x.Length; i++)
+            {
+                if (BitConverter.SingleToInt32Bits(grad[i]) != BitConverter.SingleToInt32Bits(gradAlone[i]) && !(float.IsNaN(grad[i]) && float.IsNaN(gradAlone[i])))
+                {
+                    Assert.Fail($"offset {offset}: grad[{i}] (row {i / c}) is {grad[i]:R}, alone {gradAlone[i]:R}");
+                }
+            }
+        }
+    }
+
     [Fact]
     public void KDimTargetsGatheredWithWideIndicesAreTheSame()
     {
