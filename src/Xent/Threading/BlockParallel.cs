@@ -11,13 +11,19 @@ internal interface IBlockAction
 }
 
 /// <summary>A parallel loop over blocks, in the spirit of CommunityToolkit's <c>ParallelHelper.For&lt;TAction&gt;</c>:
-/// contiguous ranges per worker, serial when one worker is enough, and no allocation per call — the action stays on the
-/// caller's stack and the workers reach it through a pointer while the caller waits.</summary>
+/// contiguous ranges of blocks taken in turn by the workers, serial when one worker is enough, and no allocation per
+/// call — the action stays on the caller's stack and the workers reach it through a pointer while the caller waits.</summary>
 internal static unsafe class BlockParallel
 {
     /// <summary>Below this many elements of work per worker a call stays on the calling thread: waking a worker costs
     /// a few microseconds, the time to process about this much.</summary>
     public const long MinElementsPerWorker = 1 << 15;
+
+    /// <summary>Contiguous ranges of blocks per worker, taken in turn. Against one range per worker, alternated call by
+    /// call in one process on the 2-core development machine (median time ratio over 30–150 pairs): float16 16384 × 1000
+    /// forward+backward 0.84–0.92, bfloat16 0.98, float16 4096 × 32000 0.97, float32 0.99–1.01; the fastest calls
+    /// unchanged.</summary>
+    private const int PartsPerWorker = 8;
 
     private static readonly Lock s_gate = new();
     private static readonly SemaphoreSlim s_start = new(0);
@@ -41,29 +47,32 @@ internal static unsafe class BlockParallel
         }
 
         long byWork = Math.Max(1, totalElements / MinElementsPerWorker);
-        int parts = (int)Math.Min(Math.Min(Parallelism.MaxDegreeOfParallelism, blockCount), byWork);
+        int workers = (int)Math.Min(Math.Min(Parallelism.MaxDegreeOfParallelism, blockCount), byWork);
 
         // One parallel call at a time; a call that finds the workers busy runs on its own thread (same result).
-        if (parts <= 1 || !s_gate.TryEnter())
+        if (workers <= 1 || !s_gate.TryEnter())
         {
             action.Execute(0, blockCount);
             return;
         }
 
+        // More parts than workers, taken in turn: a worker that a busy machine holds up delays the call by a part, not by
+        // its whole share.
+        int parts = (int)Math.Min(blockCount, (long)workers * PartsPerWorker);
         try
         {
-            EnsureThreads(parts - 1);
+            EnsureThreads(workers - 1);
             // Every released worker checks in before the call returns (s_pending counts participants, not parts), so
             // no worker woken for one call can wander into the next.
             s_invoke = &Invoke<TAction>;
             s_action = Unsafe.AsPointer(ref action);
             s_blocks = blockCount;
             s_parts = parts;
-            s_pending = parts;
+            s_pending = workers;
             s_failure = null;
             s_done.Reset();
             Volatile.Write(ref s_nextPart, 0);
-            s_start.Release(parts - 1);
+            s_start.Release(workers - 1);
             RunParts();
             s_done.Wait();
             s_action = null;
