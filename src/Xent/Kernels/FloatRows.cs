@@ -373,20 +373,24 @@ internal static unsafe class FloatRows
     /// <summary>Probability targets in one read of the row (AVX-512): s = Σ exp(x_i − r), with <paramref name="e"/>
     /// e_i = exp(x_i − r) too, q = Σ u_i and ud = Σ u_i·(x_i − r), u_i = w_i·((1 − ε)·t_i + ε/C) (w_i = 1 when
     /// <paramref name="w"/> is null). Callers pass the row's max for r; long rows are summed in blocks added in
-    /// double.</summary>
+    /// double. With <paramref name="next"/> (the next row; null for none), <paramref name="nextMax"/> is the max of its
+    /// n floats as <see cref="Max"/> takes it (a NaN may be dropped), loaded in place of the next row's prefetches: its
+    /// reference without a pass of its own, which waits on memory.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static float ProbabilityStats(float* x, float* t, int n, float r, float* w, float keep, float add, float* e,
-        out float q, out float ud)
+    public static float ProbabilityStats(float* x, float* t, int n, float r, float* w, float keep, float add, float* e, float* next,
+        out float q, out float ud, out float nextMax)
     {
         if (n > TargetBlock)
         {
             double total = 0, totalQ = 0, totalUd = 0;
+            nextMax = float.NegativeInfinity;
             for (int start = 0; start < n; start += TargetBlock)
             {
                 total += ProbabilityStats(x + start, t + start, Math.Min(TargetBlock, n - start), r, w == null ? null : w + start,
-                    keep, add, e == null ? null : e + start, out float qb, out float udb);
+                    keep, add, e == null ? null : e + start, next == null ? null : next + start, out float qb, out float udb, out float mb);
                 totalQ += qb;
                 totalUd += udb;
+                nextMax = MathF.Max(nextMax, mb);
             }
 
             q = (float)totalQ;
@@ -396,12 +400,22 @@ internal static unsafe class FloatRows
 
         Vector512<float> vr = Vector512.Create(r), vk = Vector512.Create(keep), va = Vector512.Create(add);
         Vector512<float> s0 = Vector512<float>.Zero, s1 = s0, q0 = s0, q1 = s0, ud0 = s0, ud1 = s0;
+        Vector512<float> nf = Vector512.Create(float.NegativeInfinity);
         int i = 0;
         for (; i <= n - 32; i += 32)
         {
-            // What comes next (the next block, or the next row where rows lie one after another) into L2.
-            Sse.Prefetch1(x + n + i);
-            Sse.Prefetch1(x + n + i + 16);
+            // What comes next (the next block, or the next row where rows lie one after another) into L2; the next row
+            // is loaded for its max.
+            if (next != null)
+            {
+                nf = Avx512F.Max(nf, Avx512F.Max(Vector512.Load(next + i), Vector512.Load(next + i + 16)));
+            }
+            else
+            {
+                Sse.Prefetch1(x + n + i);
+                Sse.Prefetch1(x + n + i + 16);
+            }
+
             Sse.Prefetch1(t + n + i);
             Sse.Prefetch1(t + n + i + 16);
             Vector512<float> x0 = Vector512.Load(x + i), x1 = Vector512.Load(x + i + 16);
@@ -428,6 +442,8 @@ internal static unsafe class FloatRows
             ud0 = Avx512F.FusedMultiplyAdd(u0, d0, ud0);
             ud1 = Avx512F.FusedMultiplyAdd(u1, d1, ud1);
         }
+
+        int rest = i;   // where the next row's max steps stopped
 
         // The rest, 16 at a time; the last vector may start before i (n ≥ 16), its lanes already done kept out of the
         // sums, or, in a row shorter than 16, is read through a buffer.
@@ -481,6 +497,25 @@ internal static unsafe class FloatRows
             s0 += e0 & fresh;
             q0 += u0 & fresh;
             ud0 += (u0 * d0) & fresh;
+        }
+
+        nextMax = float.NegativeInfinity;
+        if (next != null)
+        {
+            // The next row's last n mod 32 (a max does not mind lanes taken twice).
+            if (n >= 16)
+            {
+                nf = Avx512F.Max(nf, Vector512.Load(next + Math.Min(rest, n - 16)));
+                nf = Avx512F.Max(nf, Vector512.Load(next + n - 16));
+                nextMax = HorizontalMax(nf);
+            }
+            else
+            {
+                for (int l = 0; l < n; l++)
+                {
+                    nextMax = MathF.Max(nextMax, next[l]);
+                }
+            }
         }
 
         q = Vector512.Sum(q0 + q1);

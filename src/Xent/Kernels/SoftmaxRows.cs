@@ -291,6 +291,21 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                 }
             }
 
+            if (Kind == RowKind.ProbabilityTarget && xs == null && typeof(TC) == typeof(float) && Avx512F.IsSupported && c > 0)
+            {
+                // float32 rows in place: each row's exps take the next row's max, so that no row needs a pass of its own
+                // for it. Alternated call by call with the max pass (2 threads, median ratio): 16384 × 1000 0.93–0.96 of
+                // the time; 4096 × 32000 0.99–1.01 (there the exps already prefetched the next row into L2).
+                TC loss = ProbabilityRowFloat(x, t, dst, tmp, tmp2, Upstream(r), rowMax, r + 1 < r1 ? (float*)(src + c) : null, out knownMax);
+                if (Loss != null)
+                {
+                    Loss[r] = Elements.FromCompute<T, TC>(loss);
+                }
+
+                partial += double.CreateTruncating(loss);
+                continue;
+            }
+
             partial += double.CreateTruncating(Row(r, x, t, dst, tmp, tmp2));
             if (gs != null)
             {
@@ -1194,14 +1209,26 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
     /// (in cache) and its targets (exps against the max, kept in the scratch row, with the two target sums), otherwise
     /// the target sums and the exps in turn; then one gradient write. u = w·t' is recomputed on the fly rather than stored. Rows with a NaN or infinite logit take
     /// <see cref="ProbabilityRow"/>.</summary>
-    private readonly TC ProbabilityRowFloat(Span<TC> xs, Span<TC> ts, Span<TC> dsts, TC[] scratch, TC[] scratch2, TC gc)
+    private readonly TC ProbabilityRowFloat(Span<TC> xs, Span<TC> ts, Span<TC> dsts, TC[] scratch, TC[] scratch2, TC gc) =>
+        ProbabilityRowFloat(xs, ts, dsts, scratch, scratch2, gc, float.NaN, null, out _);
+
+    /// <summary><see cref="ProbabilityRowFloat(Span{TC}, Span{TC}, Span{TC}, TC[], TC[], TC)"/> with the row's max when
+    /// the row before took it (<paramref name="knownMax"/>; NaN for none), taking the max of the next row
+    /// <paramref name="next"/> (null for none) during this row's exps: <paramref name="nextMax"/>, NaN when it was not
+    /// taken.</summary>
+    private readonly TC ProbabilityRowFloat(Span<TC> xs, Span<TC> ts, Span<TC> dsts, TC[] scratch, TC[] scratch2, TC gc,
+        float knownMax, float* next, out float nextMax)
     {
         int c = G.C;
-        float m;
-        fixed (TC* px = xs)
+        float m = knownMax;
+        nextMax = float.NaN;
+        if (float.IsNaN(m))
         {
-            // (The bare vmaxps may drop a NaN; the exps' sum shows it.)
-            m = Avx512F.IsSupported ? FloatRows.Max((float*)px, c) : float.CreateTruncating(TensorPrimitives.Max<TC>(xs));
+            fixed (TC* px = xs)
+            {
+                // (The bare vmaxps may drop a NaN; the exps' sum shows it.)
+                m = Avx512F.IsSupported ? FloatRows.Max((float*)px, c) : float.CreateTruncating(TensorPrimitives.Max<TC>(xs));
+            }
         }
 
         if (!float.IsFinite(m))
@@ -1223,7 +1250,8 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
             if (Avx512F.IsSupported)
             {
                 // (m is finite: a +∞ would be the max; a NaN shows in s.)
-                s = FloatRows.ProbabilityStats(x, t, c, m, w, keep, add, dst != null ? e : null, out q, out ud);
+                s = FloatRows.ProbabilityStats(x, t, c, m, w, keep, add, dst != null ? e : null, next, out q, out ud, out float nm);
+                nextMax = next != null ? nm : float.NaN;
                 if (float.IsNaN(s))
                 {
                     return ProbabilityRow(xs, ts, dsts.IsEmpty ? scratch.AsSpan(0, c) : dsts, scratch2.AsSpan(0, c), !dsts.IsEmpty, gc);

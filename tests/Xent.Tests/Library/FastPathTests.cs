@@ -788,6 +788,45 @@ public sealed class FastPathTests
         }
     }
 
+    /// <summary>Probability-target float32 rows take the next row's max during their own exps: a row whose largest logit
+    /// (100, the others below 4) lies anywhere, in the 32-element steps, in the rest after them or in the last 16, in a
+    /// short row or past a sum block, must match float64 (a max that missed it overflows the exps).</summary>
+    [Theory]
+    [InlineData(17)]
+    [InlineData(40)]
+    [InlineData(63)]
+    [InlineData(64)]
+    [InlineData(100)]
+    [InlineData(1100)]   // a 1024-element block and 76 more
+    public void ProbabilityRowsFindTheNextRowsMaxAnywhere(int c)
+    {
+        int[] places = c <= 100 ? [.. Enumerable.Range(0, c)] : [0, 31, 32, 500, 1023, 1024, 1055, 1056, 1070, 1083, 1084, 1099];
+        int n = places.Length + 1;
+        var rnd = new Random(c);
+        var x = new float[n * c];
+        var p = new float[n * c];
+        for (int i = 0; i < x.Length; i++)
+        {
+            x[i] = (float)(rnd.NextDouble() * 8 - 4);
+            p[i] = (float)rnd.NextDouble() * 2 / c;
+        }
+
+        for (int r = 0; r < places.Length; r++)
+        {
+            x[(r + 1) * c + places[r]] = 100f;   // row 0 takes row 1's max, and so on
+        }
+
+        var lossD = new double[n];
+        var gradD = new double[x.Length];
+        Functional.CrossEntropy<double>([.. x.Select(v => (double)v)], [n, c], [.. p.Select(v => (double)v)], lossD, Reduction.None,
+            default, 0.1, gradD);
+        var loss = new float[n];
+        var grad = new float[x.Length];
+        Functional.CrossEntropy<float>(x, [n, c], p, loss, Reduction.None, default, 0.1, grad);
+        for (int r = 0; r < n; r++) AssertClose(lossD[r], loss[r], 2e-5, $"loss[{r}] (largest at {(r == 0 ? -1 : places[r - 1])})");
+        for (int i = 0; i < x.Length; i++) AssertClose(gradD[i], grad[i], 2e-5, $"grad[{i}]");
+    }
+
     /// <summary>A float32 row's gradient is written during the next row's exps (PendingGradient), streamed when it is 12 MB
     /// or more: rows must come out bit for bit as each row alone gives them (written at once after its own exps), at any
     /// output alignment, past ignored rows and rows the general path takes (NaN, +∞), with weights and smoothing, rows
