@@ -662,14 +662,6 @@ internal static unsafe class FloatRows
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float ExpSumAgainst<T>(T* x, int n, float r, float* e, float* w, bool smoothing, float* ahead, T* next, out float sumWd, out float nextMax)
-        where T : unmanaged => ExpSumAgainst(x, n, r, e, w, smoothing, ahead, next, out sumWd, out nextMax, null, 0);
-
-    /// <summary><see cref="ExpSumAgainst{T}(T*, int, float, float*, float*, bool, float*, T*, out float, out float)"/>
-    /// that also writes the <paramref name="pending"/> gradient of the row before (float32 rows; null for none), 64 elements
-    /// at each 64-element step (<see cref="PendingGradient.Step"/>); <paramref name="offset"/> is x's place in its row.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static float ExpSumAgainst<T>(T* x, int n, float r, float* e, float* w, bool smoothing, float* ahead, T* next, out float sumWd, out float nextMax,
-        PendingGradient* pending, int offset)
         where T : unmanaged
     {
         if (n > SumBlock)
@@ -680,8 +672,7 @@ internal static unsafe class FloatRows
             for (int start = 0; start < n; start += SumBlock)
             {
                 total += ExpSumAgainst(x + start, Math.Min(SumBlock, n - start), r, e == null ? null : e + start, w == null ? null : w + start,
-                    smoothing, ahead == null ? null : (float*)((T*)ahead + start), next == null ? null : next + start, out float wdb, out float mb,
-                    pending, offset + start);
+                    smoothing, ahead == null ? null : (float*)((T*)ahead + start), next == null ? null : next + start, out float wdb, out float mb);
                 totalWd += wdb;
                 nextMax = MathF.Max(nextMax, mb);
             }
@@ -699,7 +690,7 @@ internal static unsafe class FloatRows
         {
             // float16 is first widened without its infinity and NaN case (4 instructions fewer per 16 elements); those
             // come out finite but at least 65536 in magnitude, beyond every finite half, and a block with one is redone.
-            float s = ExpSumBlock<T, LowRows.HalfBitsLoad, Clear>(x, n, r, e, w, smoothing, ahead, next, out sumWd, out bool misread, out nextMax, pending, offset);
+            float s = ExpSumBlock<T, LowRows.HalfBitsLoad, Clear>(x, n, r, e, w, smoothing, ahead, next, out sumWd, out bool misread, out nextMax);
             if (!misread)
             {
                 return s;
@@ -711,17 +702,17 @@ internal static unsafe class FloatRows
         {
             // Steps whose logits all lie below 2^17 in magnitude take the exp without its clamp.
             return unordered
-                ? ExpSumBlock<T, LowRows.UnclampedLoad, Set>(x, n, r, e, w, smoothing, ahead, next, out sumWd, out _, out nextMax, pending, offset)
-                : ExpSumBlock<T, LowRows.UnclampedLoad, Clear>(x, n, r, e, w, smoothing, ahead, next, out sumWd, out _, out nextMax, pending, offset);
+                ? ExpSumBlock<T, LowRows.UnclampedLoad, Set>(x, n, r, e, w, smoothing, ahead, next, out sumWd, out _, out nextMax)
+                : ExpSumBlock<T, LowRows.UnclampedLoad, Clear>(x, n, r, e, w, smoothing, ahead, next, out sumWd, out _, out nextMax);
         }
 
         if (unordered)
         {
             // Only sums are taken, so the 64-element steps may read bfloat16 in another order.
-            return ExpSumBlock<T, LowRows.ExactLoad, Set>(x, n, r, e, w, smoothing, ahead, next, out sumWd, out _, out nextMax, pending, offset);
+            return ExpSumBlock<T, LowRows.ExactLoad, Set>(x, n, r, e, w, smoothing, ahead, next, out sumWd, out _, out nextMax);
         }
 
-        return ExpSumBlock<T, LowRows.ExactLoad, Clear>(x, n, r, e, w, smoothing, ahead, next, out sumWd, out _, out nextMax, pending, offset);
+        return ExpSumBlock<T, LowRows.ExactLoad, Clear>(x, n, r, e, w, smoothing, ahead, next, out sumWd, out _, out nextMax);
     }
 
     /// <summary>One block of <see cref="ExpSumAgainst{T}(T*, int, float, float*, float*, bool, float*, out float)"/>. Loaded through <see cref="LowRows.HalfBitsLoad"/>, it tracks the
@@ -731,7 +722,7 @@ internal static unsafe class FloatRows
     /// (<see cref="LowRows.LoadBFloat16Unordered"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float ExpSumBlock<T, TLoad, TUnordered>(T* x, int n, float r, float* e, float* w, bool smoothing, float* ahead, T* next,
-        out float sumWd, out bool misread, out float nextMax, PendingGradient* pending, int offset)
+        out float sumWd, out bool misread, out float nextMax)
         where T : unmanaged
         where TLoad : struct, LowRows.IRowLoad
         where TUnordered : struct, IFlag
@@ -763,11 +754,6 @@ internal static unsafe class FloatRows
             if (next != null)
             {
                 MaxStep(next + i, ref nf, ref nHigh, ref nLow);
-            }
-
-            if (typeof(T) == typeof(float) && pending != null)
-            {
-                pending->Step(offset + i);
             }
 
             Vector512<float> v0, v1, v2, v3;

@@ -176,44 +176,13 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         int c = G.C;
         long r0 = block * _rowsPerBlock;
         long r1 = Math.Min(G.N, r0 + _rowsPerBlock);
+        double partial = 0;
         // Class targets, float32 / float16 / bfloat16 on AVX-512: one read of the row (ClassRowFused); rows it declines
-        // (NaN, ±∞, all −∞) and other kinds take the general path (Rows).
+        // (NaN, ±∞, all −∞) and other kinds take the path below.
         bool fused = Kind == RowKind.ClassTarget && typeof(TC) == typeof(float) && Avx512F.IsSupported
             && (typeof(T) == typeof(float) || LowRows.IsSupported<T>()) && c >= 16
             && (Output == null || c <= FusedClasses);
-        if (!fused || Output == null || typeof(T) != typeof(float) || c > ScratchClasses)
-        {
-            return Rows(r0, r1, fused, xs, ts, gs, tmp, tmp2, null, null);
-        }
-
-        // float32 rows with a gradient keep two rows of exps (PendingGradient; 512 KiB at most), 2 KiB apart modulo 4 KiB:
-        // the previous row's loads then never wait on this row's stores to the same 4 KiB offset (4K aliasing). Longer
-        // rows write their gradient after their own exps (two rows of them would not stay in L2).
-        float[] exps = ArrayPool<float>.Shared.Rent(2 * c + 1024 + 16);
-        try
-        {
-            fixed (float* pexps = exps)
-            {
-                float* e0 = (float*)(((nuint)pexps + 63) & ~(nuint)63);
-                return Rows(r0, r1, fused, xs, ts, gs, tmp, tmp2, e0, e0 + c + ((2048 - (c * 4 & 4095) + 4096) & 4095) / 4);
-            }
-        }
-        finally
-        {
-            ArrayPool<float>.Shared.Return(exps);
-        }
-    }
-
-    /// <summary>Rows [r0, r1) of <see cref="RowBlock"/>. With <paramref name="e0"/> and <paramref name="e1"/> (float32
-    /// rows with a gradient), a fused row's exps go to them in turn, and its gradient waits for the next row's exps
-    /// (<see cref="PendingGradient"/>); every other path finishes it first. Otherwise the exps go to tmp.</summary>
-    private double Rows(long r0, long r1, bool fused, TC[]? xs, TC[]? ts, TC[]? gs, TC[] tmp, TC[] tmp2, float* e0, float* e1)
-    {
-        int c = G.C;
-        double partial = 0;
         float knownMax = float.NaN;   // this row's max when the row before took it (ClassRowFused)
-        PendingGradient pending = default;
-        bool second = false;
         for (long r = r0; r < r1; r++)
         {
             T* src = Input + r * c;
@@ -221,7 +190,6 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
             knownMax = float.NaN;
             if (Kind == RowKind.ClassTarget && long.CreateTruncating(Target[r]) == IgnoreIndex)
             {
-                pending.Finish();
                 // An ignored row: loss 0 and gradient 0 whatever its logits, without reading them.
                 if (Loss != null)
                 {
@@ -238,13 +206,11 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
 
             if (fused)
             {
-                fixed (TC* pt = tmp)
+                fixed (TC* pe = tmp)
                 {
-                    float* pe = e0 == null ? (float*)pt : second ? e1 : e0;
-                    second = !second;
                     T* next = r + 1 < r1 && long.CreateTruncating(Target[r + 1]) != IgnoreIndex ? src + c : null;
-                    TC loss = ClassRowFused(src, (int)long.CreateTruncating(Target[r]), pe, Output == null ? null : Output + r * c,
-                        Upstream(r), rowMax, next, e0 != null ? &pending : null, out knownMax, out bool done);
+                    TC loss = ClassRowFused(src, (int)long.CreateTruncating(Target[r]), (float*)pe, Output == null ? null : Output + r * c,
+                        Upstream(r), rowMax, next, out knownMax, out bool done);
                     if (done)
                     {
                         if (Loss != null)
@@ -258,7 +224,6 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                 }
             }
 
-            pending.Finish();
             Span<TC> x;
             Span<TC> t = default;
             Span<TC> dst = default;
@@ -313,7 +278,6 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
             }
         }
 
-        pending.Finish();
         return partial;
     }
 
@@ -970,12 +934,10 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
     /// <summary>A class-target row of float32, float16 or bfloat16 (AVX-512): its max r (the row then in L2), the exps
     /// against it and their sum, Σ w·(x − r) for smoothing, the exps kept in <paramref name="e"/> (C floats) — then the
     /// gradient into <paramref name="dst"/> (the output row, narrowed in registers for 16-bit types) in one more pass.
-    /// With <paramref name="pending"/> (float32), that pass is held back there for the next row's exps, and the row before's,
-    /// held there, is written during this row's exps and finished. log-softmax is x − r − log Σ exp(x − r) for any r, so
-    /// the loss and gradient formulas of <see cref="ClassRow"/> hold with r for the max. <paramref name="done"/> is
-    /// false, nothing written, for a row with a NaN or infinite logit, which the general path gives PyTorch's NaNs.</summary>
-    private readonly TC ClassRowFused(T* row, int target, float* e, T* dst, TC gc, float knownMax, T* next, PendingGradient* pending,
-        out float nextMax, out bool done)
+    /// log-softmax is x − r − log Σ exp(x − r) for any r, so the loss and gradient formulas of <see cref="ClassRow"/>
+    /// hold with r for the max. <paramref name="done"/> is false, nothing written, for a row with a NaN or infinite
+    /// logit, which the general path gives PyTorch's NaNs.</summary>
+    private readonly TC ClassRowFused(T* row, int target, float* e, T* dst, TC gc, float knownMax, T* next, out float nextMax, out bool done)
     {
         int c = G.C;
         float eps = float.CreateTruncating(Smoothing);
@@ -1017,14 +979,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         // Rows lie one after another: the next row comes into L2 while this one's exps run.
         float* ahead = (float*)(row + c);
         float* keep = dst != null ? e : null;
-        // The row before's gradient is written during this row's exps (its stores then overlap them), the rest after.
-        float s = FloatRows.ExpSumAgainst(row, c, r, keep, w, eps != 0f, ahead, next, out float sumWd, out nextMax,
-            pending != null && pending->Active ? pending : null, 0);
-        if (pending != null)
-        {
-            pending->Finish();
-        }
-
+        float s = FloatRows.ExpSumAgainst(row, c, r, keep, w, eps != 0f, ahead, next, out float sumWd, out nextMax);
         if (float.IsNaN(s))
         {
             done = false;   // a NaN the max did not show
@@ -1037,16 +992,12 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         {
             float* bw = eps != 0f ? w : null;
             float gt = TargetGradient(e[target], a, b, bw, target, fix);
-            // Streaming pays for whole float rows and for 16-bit rows of 16 KB or more; short 16-bit rows measured
-            // faster with plain stores (bfloat16 16384 × 1000 fwd+bwd, 2 threads: 8.05 → 5.60 ms), long ones slower
-            // (4096 × 32000: 26 → 34 ms).
-            bool nonTemporal = G.Elements * sizeof(T) >= NonTemporalBytes && (typeof(T) == typeof(float) || c * sizeof(T) >= 16384);
-            if (pending != null)
-            {
-                // Written during the next row's exps, or by the caller's Finish.
-                pending->Set(e, (float*)dst, c, a, b, bw, nonTemporal, target, gt);
-            }
-            else if (typeof(T) == typeof(float))
+            // Streaming pays for float rows of 4 KB or more and 16-bit rows of 16 KB or more; shorter rows, whose ends
+            // share a line with the next row's, are faster stored plainly. Alternated call by call with plain stores
+            // (fwd+bwd, 2 threads, median time ratio streamed/plain): float32 1000 classes 1.12 (1 thread 1.34), 2000 0.99,
+            // 4000 0.91, 8192 0.90, 32000 0.81; 16-bit 1000 classes 1.66–1.79, 32000 0.85–0.86.
+            bool nonTemporal = G.Elements * sizeof(T) >= NonTemporalBytes && c * sizeof(T) >= (typeof(T) == typeof(float) ? 4096 : 16384);
+            if (typeof(T) == typeof(float))
             {
                 FloatRows.Affine(e, c, a, b, bw, (float*)dst, nonTemporal);
                 ((float*)dst)[target] = gt;
