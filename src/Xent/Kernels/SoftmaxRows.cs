@@ -1156,10 +1156,10 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         return loss;
     }
 
-    /// <summary>The fused float32 path of <see cref="ProbabilityRow"/>: the max, then on AVX-512 one pass over the row
-    /// (in cache) and its targets (exps against the max, kept in the scratch row, with the two target sums), otherwise
-    /// the target sums and the exps in turn; then one gradient write. u = w·t' is recomputed on the fly rather than stored. Rows with a NaN or infinite logit take
-    /// <see cref="ProbabilityRow"/>.</summary>
+    /// <summary>The fused float32 path of <see cref="ProbabilityRow"/>: the max (unless the row before took it), then on
+    /// AVX-512 one pass over the row (in cache) and its targets (exps against the max, kept in the scratch row, with the
+    /// two target sums), otherwise the target sums and the exps in turn; then one gradient write. u = w·t' is recomputed
+    /// on the fly rather than stored. Rows with a NaN or infinite logit take <see cref="ProbabilityRow"/>.</summary>
     private readonly TC ProbabilityRowFloat(Span<TC> xs, Span<TC> ts, Span<TC> dsts, TC[] scratch, TC[] scratch2, TC gc) =>
         ProbabilityRowFloat(xs, ts, dsts, scratch, scratch2, gc, float.NaN, null, out _);
 
