@@ -98,7 +98,7 @@ internal static class AgreeCommand
         }
 
         // Invalid problems: a few per run (one per 50 cases, at least 3), unless a single case was asked for.
-        int invalidRun = 0, invalidFailed = 0;
+        int invalidRun = 0, invalidFailed = 0, known = 0;
         int invalidCount = only is null ? Math.Max(3, cases / 50) : 0;
         for (int index = 0; index < invalidCount; index++)
         {
@@ -107,17 +107,27 @@ internal static class AgreeCommand
             var x = XentSide.Run(c);
             var t = TorchSide.Run(c, TorchSide.ScalarTypeOf(c.Dtype));
             bool ok = x.Error is not null && t.Error is not null;
-            if (!ok)
+            bool knownDifference = !ok && c.KnownDifference is not null && x.Error is not null;
+            if (knownDifference)
+            {
+                known++;
+            }
+            else if (!ok)
             {
                 invalidFailed++;
             }
 
-            Console.WriteLine($"{(ok ? "rejected" : "FAIL    ")} seed={seed} invalid={index} {c.Describe()}");
+            Console.WriteLine($"{(ok ? "rejected" : knownDifference ? "known   " : "FAIL    ")} seed={seed} invalid={index} {c.Describe()}");
+            if (knownDifference)
+            {
+                Console.WriteLine($"    known difference: {c.KnownDifference}");
+            }
+
             Console.WriteLine($"    xent:  {x.Error ?? "accepted (loss " + Show(x.Loss) + ")"}");
             Console.WriteLine($"    torch: {t.Error ?? "accepted (loss " + Show(t.Loss) + ")"}");
         }
 
-        Console.WriteLine(Invariant($"agree seed {seed}: {run} cases run, {passed} passed, {failed} failed; {invalidRun} invalid cases, {invalidRun - invalidFailed} rejected by both, {invalidFailed} not; {clock.Elapsed.TotalSeconds:0.0} s"));
+        Console.WriteLine(Invariant($"agree seed {seed}: {run} cases run, {passed} passed, {failed} failed; {invalidRun} invalid cases, {invalidRun - invalidFailed - known} rejected by both, {known} known differences, {invalidFailed} failed; {clock.Elapsed.TotalSeconds:0.0} s"));
         return failed == 0 && invalidFailed == 0 ? 0 : 1;
     }
 
