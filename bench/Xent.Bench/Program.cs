@@ -7,6 +7,7 @@ using Xent.Bench.Compare;
 // plot [--quick] [--out PATH]         throughput against size at C = 32000, printed and drawn to a PNG
 // floor                               copy bandwidth alone, min / median / max
 // agree [--seed S] [--cases N]        randomized differential check of Xent's losses and gradients against libtorch
+// ab --switch NAME --case KIND:SHAPE  two versions of a kernel alternated call by call in one process (a temporary switch)
 // bdn [BDN args]      BenchmarkDotNet suite (BenchmarkSwitcher over the remaining arguments)
 return args switch
 {
@@ -15,6 +16,7 @@ return args switch
     ["bdn", .. var rest] => RunBenchmarkDotNet(rest),
     ["floor"] => FloorCommand.Run(),
     ["agree", .. var rest] => AgreeCommand.Run(rest),
+    ["ab", .. var rest] => AbCommand.Run(rest),
     _ => Usage(),
 };
 
@@ -32,6 +34,7 @@ static int Usage()
                dotnet run -c Release --project bench/Xent.Bench -- plot [--quick] [--out bench/throughput.png]
                dotnet run -c Release --project bench/Xent.Bench -- floor
                dotnet run -c Release --project bench/Xent.Bench -- agree [--seed S] [--cases N] [--only K] [--verbose] [--minimize]
+               dotnet run -c Release --project bench/Xent.Bench -- ab --switch NAME --case KIND:SHAPE [--threads T] [--pairs P] [--forward]
                dotnet run -c Release --project bench/Xent.Bench -- bdn [BenchmarkDotNet arguments, e.g. --filter '*']
         Before the first run on Debian 12: bench/fix-torchsharp.sh (see bench/README.md).
         """);

@@ -1,0 +1,172 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Reflection;
+using static System.FormattableString;
+
+namespace Xent.Bench;
+
+/// <summary>
+/// <c>ab --switch NAME --case KIND:SHAPE [--threads T] [--pairs P] [--forward]</c>: two versions of a kernel alternated
+/// call by call in one process, for a speed decision on a host whose speed drifts between runs by more than most changes
+/// are worth. The library has no switches of its own: add a temporary
+/// <c>internal static class AbTest { internal static bool NAME = true; }</c> to namespace <c>Xent.Kernels</c>, read it
+/// where the two versions part (true: the new one, B), and take it out again before committing. Prints each side's
+/// fastest and median time and the median of the per-pair ratios B/A with its quartiles; the order within a pair
+/// alternates from pair to pair.
+/// </summary>
+/// <remarks>KIND: ce-f32, ce-f16, ce-bf16 (class targets, one in 31 ignored), prob-f32 (probability targets). SHAPE: N×C
+/// rows as 16384x1000, or N×C×D as 8x21x262144 (targets N×D). Forward and backward with a mean, unless --forward.</remarks>
+internal static class AbCommand
+{
+    public static int Run(string[] args)
+    {
+        string? name = null, spec = null;
+        int threads = Environment.ProcessorCount, pairs = 40;
+        bool forward = false;
+        for (int i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--switch" when i + 1 < args.Length:
+                    name = args[++i];
+                    break;
+                case "--case" when i + 1 < args.Length:
+                    spec = args[++i];
+                    break;
+                case "--threads" when i + 1 < args.Length && int.TryParse(args[i + 1], CultureInfo.InvariantCulture, out threads) && threads > 0:
+                    i++;
+                    break;
+                case "--pairs" when i + 1 < args.Length && int.TryParse(args[i + 1], CultureInfo.InvariantCulture, out pairs) && pairs >= 4:
+                    i++;
+                    break;
+                case "--forward":
+                    forward = true;
+                    break;
+                default:
+                    Console.Error.WriteLine($"ab: unknown or incomplete argument '{args[i]}' (expected --switch NAME, --case KIND:SHAPE, --threads T, --pairs P >= 4, --forward)");
+                    return 2;
+            }
+        }
+
+        if (name is null || spec is null)
+        {
+            Console.Error.WriteLine("ab: --switch NAME and --case KIND:SHAPE are required, e.g. --switch NewPath --case ce-f16:16384x1000");
+            return 2;
+        }
+
+        FieldInfo? field = typeof(Functional).Assembly.GetType("Xent.Kernels.AbTest")?.GetField(name, BindingFlags.Static | BindingFlags.NonPublic | BindingFlags.Public);
+        if (field is null || field.FieldType != typeof(bool))
+        {
+            Console.Error.WriteLine($"ab: the library has no switch 'static bool {name}' in Xent.Kernels.AbTest; add one for the experiment (see bench/README.md)");
+            return 2;
+        }
+
+        Action? call = Build(spec, forward, out string? problem);
+        if (call is null)
+        {
+            Console.Error.WriteLine($"ab: {problem}");
+            return 2;
+        }
+
+        Parallelism.MaxDegreeOfParallelism = threads;
+        for (int w = 0; w < 5; w++)
+        {
+            field.SetValue(null, false);
+            call();
+            field.SetValue(null, true);
+            call();
+        }
+
+        var a = new double[pairs];
+        var b = new double[pairs];
+        var ratio = new double[pairs];
+        for (int k = 0; k < pairs; k++)
+        {
+            for (int s = 0; s < 2; s++)
+            {
+                bool useB = (s == 0) == (k % 2 == 1);
+                field.SetValue(null, useB);
+                long start = Stopwatch.GetTimestamp();
+                call();
+                double ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+                (useB ? b : a)[k] = ms;
+            }
+
+            ratio[k] = b[k] / a[k];
+        }
+
+        field.SetValue(null, true);
+        Array.Sort(a);
+        Array.Sort(b);
+        Array.Sort(ratio);
+        Console.WriteLine(Invariant($"ab {name} {spec}{(forward ? " forward" : " forward+backward")}, {threads} threads, {pairs} pairs"));
+        Console.WriteLine(Invariant($"  A ({name} = false): fastest {a[0]:F3} ms, median {a[pairs / 2]:F3} ms"));
+        Console.WriteLine(Invariant($"  B ({name} = true):  fastest {b[0]:F3} ms, median {b[pairs / 2]:F3} ms"));
+        Console.WriteLine(Invariant($"  B/A per pair: median {ratio[pairs / 2]:F3} (quartiles {ratio[pairs / 4]:F3} to {ratio[3 * pairs / 4]:F3})"));
+        return 0;
+    }
+
+    private static Action? Build(string spec, bool forward, out string? problem)
+    {
+        problem = null;
+        string[] parts = spec.Split(':');
+        long[] dims = parts.Length == 2 ? parts[1].Split('x').Select(d => long.TryParse(d, CultureInfo.InvariantCulture, out long v) ? v : -1).ToArray() : [];
+        if (parts.Length != 2 || dims.Length is < 2 or > 3 || dims.Any(d => d <= 0) || dims.Aggregate(1L, (p, d) => p * d) > int.MaxValue)
+        {
+            problem = $"--case '{spec}': expected KIND:NxC or KIND:NxCxD with positive sizes and fewer than 2^31 elements";
+            return null;
+        }
+
+        nint[] shape = [.. dims.Select(d => (nint)d)];
+        int c = (int)dims[1];
+        nint[] targetShape = dims.Length == 2 ? [shape[0]] : [shape[0], shape[2]];
+        long elements = dims.Aggregate(1L, (p, d) => p * d);
+        long positions = elements / c;
+        var r = new Random(1);
+        float[] x = GC.AllocateUninitializedArray<float>((int)elements, pinned: true);
+        for (long i = 0; i < elements; i++)
+        {
+            x[i] = (float)(r.NextDouble() * 8 - 4);
+        }
+
+        long[] t = new long[positions];
+        for (long i = 0; i < positions; i++)
+        {
+            t[i] = i % 31 == 0 ? -100 : r.Next(c);
+        }
+
+        switch (parts[0])
+        {
+            case "ce-f32":
+                return Classes(x, shape, t, targetShape, forward);
+            case "ce-f16":
+                return Classes(x.Select(v => (Half)v).ToArray(), shape, t, targetShape, forward);
+            case "ce-bf16":
+                return Classes(x.Select(v => (BFloat16)v).ToArray(), shape, t, targetShape, forward);
+            case "prob-f32":
+            {
+                float[] p = GC.AllocateUninitializedArray<float>((int)elements, pinned: true);
+                for (long i = 0; i < elements; i++)
+                {
+                    p[i] = (float)r.NextDouble() / c;
+                }
+
+                float[] g = forward ? [] : GC.AllocateUninitializedArray<float>((int)elements, pinned: true);
+                float[] loss = new float[1];
+                return () => Functional.CrossEntropy<float>(x, shape, p, loss, Reduction.Mean, default, 0.0, g);
+            }
+
+            default:
+                problem = $"--case '{spec}': unknown kind '{parts[0]}' (ce-f32, ce-f16, ce-bf16, prob-f32)";
+                return null;
+        }
+    }
+
+    private static Action Classes<T>(T[] x, nint[] shape, long[] t, nint[] targetShape, bool forward)
+        where T : unmanaged
+    {
+        T[] g = forward ? [] : GC.AllocateUninitializedArray<T>(x.Length, pinned: true);
+        T[] loss = new T[1];
+        return () => Functional.CrossEntropy<T, long>(x, shape, t, targetShape, loss, Reduction.Mean, gradInput: g);
+    }
+}
