@@ -702,7 +702,7 @@ public sealed class FastPathTests
     /// <summary>Probability targets (one read of the row and its targets on AVX-512, exps against the max, which the row
     /// before's pass takes) and log-softmax against float64: every class count 1…130 (every remainder of 16 and 32), rows
     /// past the 16384-term blocks, and in each a row whose logits lie more than 80 above its first and one whose first
-    /// lies 100 below the rest (the fifth session's first-logit reference lost digits on both).</summary>
+    /// lies 100 below the rest (a reference at the first logit, used until the fifth session, loses digits there).</summary>
     [Theory]
     [MemberData(nameof(ClassCounts))]
     [InlineData(40_000)]
