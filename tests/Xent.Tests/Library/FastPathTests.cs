@@ -49,12 +49,12 @@ public sealed class FastPathTests
         Compare(x, [3, classes], t, [3], Reduction.Mean, 0.2, weights: true);
     }
 
-    /// <summary>Class-target rows whose exps against their first logit overflow, or sum past the one-read kernels'
-    /// limit of 2^100 without overflowing, are redone against their max: row 1's last logit lies 75 above its first
-    /// (e^75 ≈ 2^108), row 2's 100 above, row 3's first 100 below the rest, and row 4 has two logits 88.5 above its
-    /// first, in two chunks of the forward pass when it is long enough (each chunk's sum is finite, their total is not);
-    /// the target sits on a far logit in some rows. float32, float16 and bfloat16 (against float64 on their own values), forward only and with the gradient
-    /// (the two one-read paths).</summary>
+    /// <summary>Class-target rows with logits far from their first one and from their target: row 1's last logit lies 75
+    /// above its first (e^75 ≈ 2^108), row 2's 100 above, row 3's first 100 below the rest, and row 4 has two logits 88.5
+    /// above its first, in two chunks of the forward pass when it is long enough (each chunk's sum is finite, their total
+    /// is not); the target sits on a far logit in some rows. The loss alone takes its exps against the target's logit and
+    /// redoes, against the max, a row whose sum overflows or passes 2^100; with the gradient the exps are against the max.
+    /// float32, float16 and bfloat16 (against float64 on their own values), forward only and with the gradient.</summary>
     [Theory]
     [InlineData(1)]
     [InlineData(2)]
@@ -513,8 +513,8 @@ public sealed class FastPathTests
     }
 
     /// <summary>Rows whose 64-element steps hold a −∞ or −1e9 mask, or a logit at the unclamped exp's limit (2^17), take
-    /// the clamped exp for those steps and the unclamped one elsewhere; the reference (the first logit) sits on either
-    /// side of the limit too.</summary>
+    /// the clamped exp for those steps and the unclamped one elsewhere; row 1's first logit (its max, where it is large)
+    /// sits on either side of the limit too.</summary>
     [Theory]
     [InlineData(float.NegativeInfinity, 0f)]
     [InlineData(-1e9f, 0f)]
