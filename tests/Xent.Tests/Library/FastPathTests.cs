@@ -15,6 +15,27 @@ public sealed class FastPathTests
         return (x, t);
     }
 
+    /// <summary>Cross-entropy of (N, C) class-target rows without reduction in "float", "half" or "bfloat16" (x rounded to
+    /// the type), the losses and, with <paramref name="withGrad"/>, the gradient (else empty) as doubles.</summary>
+    private static (double[] Loss, double[] Grad) ClassRowsIn(string type, float[] x, int n, int c, long[] t, bool withGrad)
+    {
+        (double[], double[]) Run<T>(Func<float, T> to, Func<T, double> back)
+            where T : unmanaged
+        {
+            var l = new T[n];
+            var g = new T[withGrad ? x.Length : 0];
+            Functional.CrossEntropy<T, long>([.. x.Select(to)], [n, c], t, [n], l, Reduction.None, gradInput: withGrad ? g : default);
+            return ([.. l.Select(back)], [.. g.Select(back)]);
+        }
+
+        return type switch
+        {
+            "half" => Run(v => (Half)v, v => (double)v),
+            "bfloat16" => Run(v => (BFloat16)v, v => (double)(float)v),
+            _ => Run(v => v, v => (double)v),
+        };
+    }
+
     private static void AssertClose(double expected, double actual, double tol, string what)
     {
         if (double.IsNaN(expected)) { Assert.True(double.IsNaN(actual), $"{what}: expected NaN, got {actual}"); return; }
@@ -88,28 +109,7 @@ public sealed class FastPathTests
                 var lossD = new double[n];
                 var gradD = new double[x.Length];
                 Functional.CrossEntropy<double, long>(xd, [n, classes], t, [n], lossD, Reduction.None, gradInput: withGrad ? gradD : default);
-                double[] loss, grad = [];
-                if (type == "half")
-                {
-                    var l = new Half[n];
-                    var g = new Half[withGrad ? x.Length : 0];
-                    Functional.CrossEntropy<Half, long>([.. x.Select(v => (Half)v)], [n, classes], t, [n], l, Reduction.None, gradInput: withGrad ? g : default);
-                    (loss, grad) = ([.. l.Select(v => (double)v)], [.. g.Select(v => (double)v)]);
-                }
-                else if (type == "bfloat16")
-                {
-                    var l = new BFloat16[n];
-                    var g = new BFloat16[withGrad ? x.Length : 0];
-                    Functional.CrossEntropy<BFloat16, long>([.. x.Select(v => (BFloat16)v)], [n, classes], t, [n], l, Reduction.None, gradInput: withGrad ? g : default);
-                    (loss, grad) = ([.. l.Select(v => (double)(float)v)], [.. g.Select(v => (double)(float)v)]);
-                }
-                else
-                {
-                    var l = new float[n];
-                    var g = new float[withGrad ? x.Length : 0];
-                    Functional.CrossEntropy<float, long>(x, [n, classes], t, [n], l, Reduction.None, gradInput: withGrad ? g : default);
-                    (loss, grad) = ([.. l.Select(v => (double)v)], [.. g.Select(v => (double)v)]);
-                }
+                (double[] loss, double[] grad) = ClassRowsIn(type, x, n, classes, t, withGrad);
 
                 double tol = type switch { "half" => 2e-3, "bfloat16" => 1.6e-2, _ => 2e-5 };
                 for (int i = 0; i < n; i++) AssertClose(lossD[i], loss[i], tol, $"{type} grad={withGrad} loss[{i}]");
@@ -553,21 +553,7 @@ public sealed class FastPathTests
                     var lossD = new double[n];
                     var gradD = new double[x.Length];
                     Functional.CrossEntropy<double, long>([.. xr.Select(v => (double)v)], [n, c], t, [n], lossD, Reduction.None, gradInput: withGrad ? gradD : default);
-                    double[] loss, grad;
-                    if (bf16)
-                    {
-                        var l = new BFloat16[n];
-                        var g = new BFloat16[withGrad ? x.Length : 0];
-                        Functional.CrossEntropy<BFloat16, long>([.. xr.Select(v => (BFloat16)v)], [n, c], t, [n], l, Reduction.None, gradInput: withGrad ? g : default);
-                        (loss, grad) = ([.. l.Select(v => (double)(float)v)], [.. g.Select(v => (double)(float)v)]);
-                    }
-                    else
-                    {
-                        var l = new float[n];
-                        var g = new float[withGrad ? x.Length : 0];
-                        Functional.CrossEntropy<float, long>(xr, [n, c], t, [n], l, Reduction.None, gradInput: withGrad ? g : default);
-                        (loss, grad) = ([.. l.Select(v => (double)v)], [.. g.Select(v => (double)v)]);
-                    }
+                    (double[] loss, double[] grad) = ClassRowsIn(bf16 ? "bfloat16" : "float", xr, n, c, t, withGrad);
 
                     string what = $"special {special:G3}, first {first:G6}, C={c} bf16={bf16} grad={withGrad}";
                     for (int i = 0; i < n; i++)
