@@ -373,9 +373,9 @@ internal static unsafe class FloatRows
     /// <summary>Probability targets in one read of the row (AVX-512): s = Σ exp(x_i − r), with <paramref name="e"/>
     /// e_i = exp(x_i − r) too, q = Σ u_i and ud = Σ u_i·(x_i − r), u_i = w_i·((1 − ε)·t_i + ε/C) (w_i = 1 when
     /// <paramref name="w"/> is null). Callers pass the row's max for r; long rows are summed in blocks added in
-    /// double. With <paramref name="next"/> (the next row; null for none), <paramref name="nextMax"/> is the max of its
-    /// n floats as <see cref="Max"/> takes it (a NaN may be dropped), loaded in place of the next row's prefetches: its
-    /// reference without a pass of its own, which waits on memory.</summary>
+    /// double. With <paramref name="next"/> (the next row; null for none, and then <paramref name="nextMax"/> is NaN),
+    /// <paramref name="nextMax"/> is the max of its n floats as <see cref="Max"/> takes it (a NaN may be dropped), loaded
+    /// in place of the next row's prefetches: its reference without a pass of its own, which waits on memory.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float ProbabilityStats(float* x, float* t, int n, float r, float* w, float keep, float add, float* e, float* next,
         out float q, out float ud, out float nextMax)
@@ -499,7 +499,7 @@ internal static unsafe class FloatRows
             ud0 += (u0 * d0) & fresh;
         }
 
-        nextMax = float.NegativeInfinity;
+        nextMax = float.NaN;
         if (next != null)
         {
             // The next row's last n mod 32 (a max does not mind lanes taken twice).
@@ -511,10 +511,7 @@ internal static unsafe class FloatRows
             }
             else
             {
-                for (int l = 0; l < n; l++)
-                {
-                    nextMax = MathF.Max(nextMax, next[l]);
-                }
+                nextMax = ScalarMax(next, n);
             }
         }
 

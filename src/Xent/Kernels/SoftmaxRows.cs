@@ -931,7 +931,8 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
     private readonly TC Upstream(long position) =>
         GradOutput == null ? GradScale : GradScale * Elements.ToCompute<T, TC>(GradOutput[position]);
 
-    /// <summary>A class-target row of float32, float16 or bfloat16 (AVX-512): its max r (the row then in L2), the exps
+    /// <summary>A class-target row of float32, float16 or bfloat16 (AVX-512): its max r (<paramref name="knownMax"/> when
+    /// the row before took it; the next row's comes back in <paramref name="nextMax"/>, NaN when not taken), the exps
     /// against it and their sum, Σ w·(x − r) for smoothing, the exps kept in <paramref name="e"/> (C floats) — then the
     /// gradient into <paramref name="dst"/> (the output row, narrowed in registers for 16-bit types) in one more pass.
     /// log-softmax is x − r − log Σ exp(x − r) for any r, so the loss and gradient formulas of <see cref="ClassRow"/>
@@ -966,8 +967,9 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
             return done ? TC.CreateTruncating(ClassRowTerms(target, sf, xt - mf, 0f, 0f, out _, out _, out _)) : TC.Zero;
         }
 
-        // The max first (the row then sits in L2 for the exps), as PyTorch takes it: x − max is exact near the max, where
-        // the large terms are, and log s − (x_t − max) keeps a small loss's digits. (Against the first logit instead, a
+        // The max, as PyTorch takes it: from the row before's exp pass when it took it, else a pass of its own (the row
+        // then sits in L2 for the exps). x − max is exact near the max, where the large terms are, and log s − (x_t − max)
+        // keeps a small loss's digits. (Against the first logit instead, a
         // loss of 7e-4 with that logit 49 below the max came out 1.8e-3 off relative, and gradients 30 ulps off.)
         float r = float.IsNaN(knownMax) ? FloatRows.MaxOf(row, c) : knownMax;
         done = float.IsFinite(r);
@@ -1201,8 +1203,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
             if (Avx512F.IsSupported)
             {
                 // (m is finite: a +∞ would be the max; a NaN shows in s.)
-                s = FloatRows.ProbabilityStats(x, t, c, m, w, keep, add, dst != null ? e : null, next, out q, out ud, out float nm);
-                nextMax = next != null ? nm : float.NaN;
+                s = FloatRows.ProbabilityStats(x, t, c, m, w, keep, add, dst != null ? e : null, next, out q, out ud, out nextMax);
                 if (float.IsNaN(s))
                 {
                     return ProbabilityRow(xs, ts, dsts.IsEmpty ? scratch.AsSpan(0, c) : dsts, scratch2.AsSpan(0, c), !dsts.IsEmpty, gc);
