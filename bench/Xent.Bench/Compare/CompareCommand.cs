@@ -10,9 +10,10 @@ namespace Xent.Bench.Compare;
 /// </summary>
 internal static class CompareCommand
 {
-    /// <summary>Rounds per case at most, while the budget (1 s) lasts: the cases of 33 to 88 MB fit 20 to 41 rounds in
-    /// it, whose median ratio a burst of load on the host moves less than it moved the 15 rounds' (the float16 16384 ×
-    /// 1000 ratio ranged 1.95–2.62 over five runs at 15).</summary>
+    /// <summary>Rounds per case at most, while the budget (1 s) lasts. The 33–176 MB cases take 8–45 ms a round (the
+    /// sixth session's run X), so 22 to 41 rounds fit where 15 were taken; a median of more per-round ratios moves less
+    /// with a burst of load on the host (the float16 16384 × 1000 ratio ranged 1.95–2.62 over five runs at 15). The
+    /// 131–524 MB cases stop at the budget, as before.</summary>
     private const int MaxRounds = 41;
 
     public static int Run(string[] args)
