@@ -274,21 +274,103 @@ internal static unsafe class LossDriver
         }
     }
 
+    /// <summary>Targets per block of the pre-pass: its partial sums are kept per block and added in block order, so the
+    /// total weight is the same for any thread count.</summary>
+    private const long TargetBlock = 1 << 16;
+
     /// <summary>The pre-pass: checks every target (ignore_index first, then bounds, as LossNLL.cpp) and sums the
-    /// weights of the non-ignored ones in double, before any parallel work or output.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    /// weights of the non-ignored ones in double, before any output. Millions of targets (the K-dim layouts) are read
+    /// on all cores, in blocks of <see cref="TargetBlock"/>; the first bad target in order is the one reported.</summary>
     private static double TotalWeight<TTarget, TC>(TTarget* target, long count, int classes, long ignoreIndex, TC* weight)
         where TTarget : unmanaged, IBinaryInteger<TTarget>
         where TC : unmanaged, IFloatingPointIeee754<TC>
     {
+        long blocks = (count + TargetBlock - 1) / TargetBlock;
+        if (blocks <= 1)
+        {
+            double single = TargetRange(target, count, classes, ignoreIndex, weight, out long bad);
+            if (bad >= 0)
+            {
+                ThrowHelper.ThrowTargetOutOfBounds(long.CreateTruncating(target[bad]));
+            }
+
+            return single;
+        }
+
+        double[] sums = ArrayPool<double>.Shared.Rent((int)blocks);
+        long[] firstBad = ArrayPool<long>.Shared.Rent((int)blocks);
+        try
+        {
+            fixed (double* pSums = sums)
+            fixed (long* pBad = firstBad)
+            {
+                var pass = new TargetPass<TTarget, TC>
+                {
+                    Target = target, Count = count, Classes = classes, IgnoreIndex = ignoreIndex, Weight = weight,
+                    Sums = pSums, FirstBad = pBad,
+                };
+                Threading.BlockParallel.For(blocks, count, ref pass);
+            }
+
+            double total = 0;
+            for (long b = 0; b < blocks; b++)
+            {
+                if (firstBad[b] >= 0)
+                {
+                    ThrowHelper.ThrowTargetOutOfBounds(long.CreateTruncating(target[firstBad[b]]));
+                }
+
+                total += sums[b];
+            }
+
+            return total;
+        }
+        finally
+        {
+            ArrayPool<double>.Shared.Return(sums);
+            ArrayPool<long>.Shared.Return(firstBad);
+        }
+    }
+
+    /// <summary><see cref="TotalWeight"/>'s blocks: each one's sum, and the index of its first bad target or −1.</summary>
+    private struct TargetPass<TTarget, TC> : Threading.IBlockAction
+        where TTarget : unmanaged, IBinaryInteger<TTarget>
+        where TC : unmanaged, IFloatingPointIeee754<TC>
+    {
+        public TTarget* Target;
+        public long Count;
+        public int Classes;
+        public long IgnoreIndex;
+        public TC* Weight;
+        public double* Sums;
+        public long* FirstBad;
+
+        public readonly void Execute(long start, long end)
+        {
+            for (long b = start; b < end; b++)
+            {
+                long p0 = b * TargetBlock;
+                Sums[b] = TargetRange(Target + p0, Math.Min(TargetBlock, Count - p0), Classes, IgnoreIndex, Weight, out long bad);
+                FirstBad[b] = bad < 0 ? -1 : p0 + bad;
+            }
+        }
+    }
+
+    /// <summary>The count of non-ignored targets among <paramref name="count"/>, or (with <paramref name="weight"/>)
+    /// their weights' sum; stops at the first target out of bounds, its index in <paramref name="bad"/> (else −1).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static double TargetRange<TTarget, TC>(TTarget* target, long count, int classes, long ignoreIndex, TC* weight, out long bad)
+        where TTarget : unmanaged, IBinaryInteger<TTarget>
+        where TC : unmanaged, IFloatingPointIeee754<TC>
+    {
+        bad = -1;
         double total = 0;
         long valid = 0;
         long p = 0;
         if (typeof(TTarget) == typeof(long) && (weight == null || typeof(TC) == typeof(float)) && Avx512F.IsSupported)
         {
-            // int64 targets 8 at a time (the K-dim layouts have millions, and this pass runs before the threads start):
-            // the count, or Σ w[t] in double lanes; a block with a target out of bounds stops here, for the scalar loop
-            // to report the first one.
+            // int64 targets 8 at a time (the K-dim layouts have millions): the count, or Σ w[t] in double lanes; a block
+            // with a target out of bounds stops here, for the scalar loop to find the first one.
             Vector512<long> ignore = Vector512.Create(ignoreIndex), counts = Vector512<long>.Zero;
             Vector512<ulong> bound = Vector512.Create((ulong)classes);
             Vector512<double> sums = Vector512<double>.Zero;
@@ -325,7 +407,8 @@ internal static unsafe class LossDriver
 
             if ((ulong)t >= (ulong)classes)
             {
-                ThrowHelper.ThrowTargetOutOfBounds(t);
+                bad = p;
+                break;
             }
 
             valid++;

@@ -60,6 +60,39 @@ public class ErrorTests
             Functional.NllLoss<float, long>(s_input4x5, [4, 5], target, [4], loss, gradInput: grad));
     }
 
+    /// <summary>300000 targets are checked in blocks of 65536 on all cores: the first bad target in order is reported,
+    /// whichever block a thread reaches first, and nothing is written.</summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void TargetOutOfBounds_AmongManyBlocks_ReportsTheFirst(int threads)
+    {
+        const int n = 300_000, c = 2;
+        var input = new float[n * c];
+        var target = new long[n];
+        for (int i = 0; i < n; i++) target[i] = i % 7 == 0 ? -100 : i % c;
+        target[140_000] = 9;
+        target[70_001] = -3;
+        target[299_999] = 5;
+        int saved = Parallelism.MaxDegreeOfParallelism;
+        try
+        {
+            Parallelism.MaxDegreeOfParallelism = threads;
+            ThrowsOutOfRange("target", "Target -3 is out of bounds.", 1, n * c, (loss, grad) =>
+                Functional.CrossEntropy<float, long>(input, [n, c], target, [n], loss, gradInput: grad));
+            target[70_001] = 1;
+            ThrowsOutOfRange("target", "Target 9 is out of bounds.", 1, n * c, (loss, grad) =>
+                Functional.CrossEntropy<float, long>(input, [n, c], target, [n], loss, gradInput: grad));
+            target[140_000] = 0;
+            ThrowsOutOfRange("target", "Target 5 is out of bounds.", 1, n * c, (loss, grad) =>
+                Functional.NllLoss<float, long>(input, [n, c], target, [n], loss, gradInput: grad));
+        }
+        finally
+        {
+            Parallelism.MaxDegreeOfParallelism = saved;
+        }
+    }
+
     [Fact]
     public void TargetOutOfBounds_IntAndByteTargets_Throw()
     {
