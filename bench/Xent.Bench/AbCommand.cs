@@ -20,41 +20,12 @@ internal static class AbCommand
 {
     public static int Run(string[] args)
     {
-        string? name = null, spec = null;
-        int threads = Environment.ProcessorCount, pairs = 40;
-        bool forward = false;
-        for (int i = 0; i < args.Length; i++)
+        if (!Parse("ab", args, true, out string? name, out string spec, out int threads, out int pairs, out bool forward))
         {
-            switch (args[i])
-            {
-                case "--switch" when i + 1 < args.Length:
-                    name = args[++i];
-                    break;
-                case "--case" when i + 1 < args.Length:
-                    spec = args[++i];
-                    break;
-                case "--threads" when i + 1 < args.Length && int.TryParse(args[i + 1], CultureInfo.InvariantCulture, out threads) && threads > 0:
-                    i++;
-                    break;
-                case "--pairs" when i + 1 < args.Length && int.TryParse(args[i + 1], CultureInfo.InvariantCulture, out pairs) && pairs >= 4:
-                    i++;
-                    break;
-                case "--forward":
-                    forward = true;
-                    break;
-                default:
-                    Console.Error.WriteLine($"ab: unknown or incomplete argument '{args[i]}' (expected --switch NAME, --case KIND:SHAPE, --threads T, --pairs P >= 4, --forward)");
-                    return 2;
-            }
-        }
-
-        if (name is null || spec is null)
-        {
-            Console.Error.WriteLine("ab: --switch NAME and --case KIND:SHAPE are required, e.g. --switch NewPath --case ce-f16:16384x1000");
             return 2;
         }
 
-        FieldInfo? field = typeof(Functional).Assembly.GetType("Xent.Kernels.AbTest")?.GetField(name, BindingFlags.Static | BindingFlags.NonPublic | BindingFlags.Public);
+        FieldInfo? field = typeof(Functional).Assembly.GetType("Xent.Kernels.AbTest")?.GetField(name!, BindingFlags.Static | BindingFlags.NonPublic | BindingFlags.Public);
         if (field is null || field.FieldType != typeof(bool))
         {
             Console.Error.WriteLine($"ab: the library has no switch 'static bool {name}' in Xent.Kernels.AbTest; add one for the experiment (see bench/README.md)");
@@ -104,6 +75,90 @@ internal static class AbCommand
         Console.WriteLine(Invariant($"  B ({name} = true):  fastest {b[0]:F3} ms, median {b[pairs / 2]:F3} ms"));
         Console.WriteLine(Invariant($"  B/A per pair: median {ratio[pairs / 2]:F3} (quartiles {ratio[pairs / 4]:F3} to {ratio[3 * pairs / 4]:F3})"));
         return 0;
+    }
+
+    /// <summary><c>run --case KIND:SHAPE [--threads T] [--calls K] [--forward]</c>: one case called K times (default 200)
+    /// after a warm-up, for a profiler to watch (bench/profile.sh); prints the fastest and the median call.</summary>
+    public static int RunCase(string[] args)
+    {
+        if (!Parse("run", args, false, out _, out string spec, out int threads, out int calls, out bool forward))
+        {
+            return 2;
+        }
+
+        Action? call = Build(spec, forward, out string? problem);
+        if (call is null)
+        {
+            Console.Error.WriteLine($"run: {problem}");
+            return 2;
+        }
+
+        Parallelism.MaxDegreeOfParallelism = threads;
+        for (int w = 0; w < 10; w++)
+        {
+            call();
+        }
+
+        var ms = new double[calls];
+        for (int k = 0; k < calls; k++)
+        {
+            long start = Stopwatch.GetTimestamp();
+            call();
+            ms[k] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+        }
+
+        Array.Sort(ms);
+        Console.WriteLine(Invariant($"run {spec}{(forward ? " forward" : " forward+backward")}, {threads} threads, {calls} calls: fastest {ms[0]:F3} ms, median {ms[calls / 2]:F3} ms"));
+        return 0;
+    }
+
+    /// <summary>The arguments of <c>ab</c> (<paramref name="withSwitch"/>: --switch and --pairs) and of <c>run</c>
+    /// (--calls); false after printing what is wrong.</summary>
+    private static bool Parse(string command, string[] args, bool withSwitch, out string? name, out string spec, out int threads, out int count, out bool forward)
+    {
+        name = null;
+        string? caseSpec = null;
+        threads = Environment.ProcessorCount;
+        count = withSwitch ? 40 : 200;
+        forward = false;
+        string countFlag = withSwitch ? "--pairs" : "--calls";
+        int least = withSwitch ? 4 : 1;
+        for (int i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--switch" when withSwitch && i + 1 < args.Length:
+                    name = args[++i];
+                    break;
+                case "--case" when i + 1 < args.Length:
+                    caseSpec = args[++i];
+                    break;
+                case "--threads" when i + 1 < args.Length && int.TryParse(args[i + 1], CultureInfo.InvariantCulture, out threads) && threads > 0:
+                    i++;
+                    break;
+                case var flag when flag == countFlag && i + 1 < args.Length && int.TryParse(args[i + 1], CultureInfo.InvariantCulture, out count) && count >= least:
+                    i++;
+                    break;
+                case "--forward":
+                    forward = true;
+                    break;
+                default:
+                    Console.Error.WriteLine($"{command}: unknown or incomplete argument '{args[i]}' (expected {(withSwitch ? "--switch NAME, " : "")}--case KIND:SHAPE, --threads T, {countFlag} {(withSwitch ? "P >= 4" : "K >= 1")}, --forward)");
+                    spec = "";
+                    return false;
+            }
+        }
+
+        spec = caseSpec ?? "";
+        if ((withSwitch && name is null) || caseSpec is null)
+        {
+            Console.Error.WriteLine(withSwitch
+                ? "ab: --switch NAME and --case KIND:SHAPE are required, e.g. --switch NewPath --case ce-f16:16384x1000"
+                : "run: --case KIND:SHAPE is required, e.g. --case ce-bf16:8x21x262144");
+            return false;
+        }
+
+        return true;
     }
 
     private static Action? Build(string spec, bool forward, out string? problem)

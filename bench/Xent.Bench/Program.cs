@@ -8,6 +8,7 @@ using Xent.Bench.Compare;
 // floor                               copy bandwidth alone, min / median / max
 // agree [--seed S] [--cases N]        randomized differential check of Xent's losses and gradients against libtorch
 // ab --switch NAME --case KIND:SHAPE  two versions of a kernel alternated call by call in one process (a temporary switch)
+// run --case KIND:SHAPE               one case called again and again, for a profiler (bench/profile.sh)
 // bdn [BDN args]      BenchmarkDotNet suite (BenchmarkSwitcher over the remaining arguments)
 return args switch
 {
@@ -17,6 +18,7 @@ return args switch
     ["floor"] => FloorCommand.Run(),
     ["agree", .. var rest] => AgreeCommand.Run(rest),
     ["ab", .. var rest] => AbCommand.Run(rest),
+    ["run", .. var rest] => AbCommand.RunCase(rest),
     _ => Usage(),
 };
 
@@ -35,6 +37,7 @@ static int Usage()
                dotnet run -c Release --project bench/Xent.Bench -- floor
                dotnet run -c Release --project bench/Xent.Bench -- agree [--seed S] [--cases N] [--only K] [--verbose] [--minimize]
                dotnet run -c Release --project bench/Xent.Bench -- ab --switch NAME --case KIND:SHAPE [--threads T] [--pairs P] [--forward]
+               dotnet run -c Release --project bench/Xent.Bench -- run --case KIND:SHAPE [--threads T] [--calls K] [--forward]
                dotnet run -c Release --project bench/Xent.Bench -- bdn [BenchmarkDotNet arguments, e.g. --filter '*']
         Before the first run on Debian 12: bench/fix-torchsharp.sh (see bench/README.md).
         """);
