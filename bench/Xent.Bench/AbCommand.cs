@@ -32,14 +32,12 @@ internal static class AbCommand
             return 2;
         }
 
-        Action? call = Build(spec, forward, out string? problem);
+        Action? call = Prepare("ab", spec, forward, threads);
         if (call is null)
         {
-            Console.Error.WriteLine($"ab: {problem}");
             return 2;
         }
 
-        Parallelism.MaxDegreeOfParallelism = threads;
         for (int w = 0; w < 5; w++)
         {
             field.SetValue(null, false);
@@ -86,14 +84,12 @@ internal static class AbCommand
             return 2;
         }
 
-        Action? call = Build(spec, forward, out string? problem);
+        Action? call = Prepare("run", spec, forward, threads);
         if (call is null)
         {
-            Console.Error.WriteLine($"run: {problem}");
             return 2;
         }
 
-        Parallelism.MaxDegreeOfParallelism = threads;
         for (int w = 0; w < 10; w++)
         {
             call();
@@ -159,6 +155,20 @@ internal static class AbCommand
         }
 
         return true;
+    }
+
+    /// <summary>The case's call (<see cref="Build"/>) with the thread cap set; null after printing what is wrong.</summary>
+    private static Action? Prepare(string command, string spec, bool forward, int threads)
+    {
+        Action? call = Build(spec, forward, out string? problem);
+        if (call is null)
+        {
+            Console.Error.WriteLine($"{command}: {problem}");
+            return null;
+        }
+
+        Parallelism.MaxDegreeOfParallelism = threads;
+        return call;
     }
 
     private static Action? Build(string spec, bool forward, out string? problem)
