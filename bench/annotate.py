@@ -5,8 +5,8 @@ annotate.py PERF_MAP SAMPLE_IPS JIT_LISTING OUT_DIR [TOP]
 
 PERF_MAP: /tmp/perf-PID.map of the profiled process (DOTNET_PerfMapEnabled=1): start, size and name of each method.
 SAMPLE_IPS: one sampled instruction pointer per line (perf script -F ip).
-JIT_LISTING: DOTNET_JitStdOutFile of a second run with DOTNET_JitDisasm and DOTNET_JitDisasmWithCodeBytes=1; a method's
-listing is matched to its code in the map by name and size ("; Total bytes of code N"), so the offsets are the same.
+JIT_LISTING: DOTNET_JitStdOutFile of the same process, with DOTNET_JitDisasm and DOTNET_JitDisasmWithCodeBytes=1; a
+method's listing is matched to its code in the map by name and size ("; Total bytes of code N").
 Prints each method's share and its hottest instruction groups; writes OUT_DIR/NAME-SIZE.txt with the count beside every
 instruction. A timer sample lands on the instruction after a stalled one as often as on it: read a hot spot as
 "around here".
@@ -51,7 +51,7 @@ def main():
         print(f"\n{100.0 * n / total:5.1f}%  {name[:150]}")
         listing = next((l for l in listings if l[0] == size and short in l[1]), None)
         if listing is None:
-            print("       (no listing: not among the Xent methods listed, or compiled at another tier)")
+            print("       (no listing: not a method of the library)")
             continue
         rows, groups = annotate(listing[2], {off: c for (kk, off), c in samples.items() if kk == k})
         path = f"{out_dir}/{re.sub(r'[^A-Za-z0-9]+', '_', short)}-{size}.txt"

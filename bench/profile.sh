@@ -20,19 +20,16 @@ mkdir -p "$out"
 dotnet build -c Release "$root/bench/Xent.Bench" -v q -nologo > "$out/build.log" || { cat "$out/build.log"; exit 1; }
 dll=$root/bench/Xent.Bench/bin/Release/net10.0/linux-x64/Xent.Bench.dll
 
-# 1. Timer samples. perf names JIT code through /tmp/perf-PID.map (DOTNET_PerfMapEnabled) and needs it mapped once
-#    (W^X off: otherwise it runs from an anonymous double mapping perf cannot name).
-DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0 perf record -q -e cpu-clock -F 5000 -o "$out/perf.data" -- \
+# Timer samples of the `run` command. perf names JIT code through /tmp/perf-PID.map (DOTNET_PerfMapEnabled) and needs
+# it mapped once (W^X off: otherwise it runs from an anonymous double mapping perf cannot name). The same process lists
+# the library's methods as the JIT compiles them (DOTNET_JitDisasm), so each listing is the very code that was sampled,
+# tiers and dynamic PGO included.
+rm -f "$out/jit.txt"
+DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0 \
+    DOTNET_JitDisasm='Xent.*:*' DOTNET_JitDisasmWithCodeBytes=1 DOTNET_JitStdOutFile="$out/jit.txt" \
+    perf record -q -e cpu-clock -F 5000 -o "$out/perf.data" -- \
     dotnet "$dll" run --case "$spec" --threads "$threads" --calls 60 $forward
 pid=$(perf script -i "$out/perf.data" -F pid 2>/dev/null | awk 'NR == 1 { print $1 }')
 perf script -i "$out/perf.data" -F ip 2>/dev/null > "$out/ips.txt"
 cp "/tmp/perf-$pid.map" "$out/perf.map"
-
-# 2. The same run again with the hot Xent methods' listings (same tier, same code, so the offsets match).
-methods=$(perf report -i "$out/perf.data" --no-children --sort symbol 2>/dev/null \
-    | awk '/\[Xent.Core\]/ && n < 8 { if (match($0, /::[A-Za-z0-9_]+/)) { print substr($0, RSTART + 2, RLENGTH - 2); n++ } }' \
-    | sort -u | tr '\n' ' ')
-rm -f "$out/jit.txt"
-DOTNET_JitDisasm="$methods" DOTNET_JitDisasmWithCodeBytes=1 DOTNET_JitStdOutFile="$out/jit.txt" \
-    dotnet "$dll" run --case "$spec" --threads "$threads" --calls 60 $forward > /dev/null
 python3 "$root/bench/annotate.py" "$out/perf.map" "$out/ips.txt" "$out/jit.txt" "$out"
