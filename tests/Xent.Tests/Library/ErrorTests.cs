@@ -74,10 +74,8 @@ public class ErrorTests
         target[140_000] = 9;
         target[70_001] = -3;
         target[299_999] = 5;
-        int saved = Parallelism.MaxDegreeOfParallelism;
-        try
+        Threads.Run(threads, () =>
         {
-            Parallelism.MaxDegreeOfParallelism = threads;
             ThrowsOutOfRange("target", "Target -3 is out of bounds.", 1, n * c, (loss, grad) =>
                 Functional.CrossEntropy<float, long>(input, [n, c], target, [n], loss, gradInput: grad));
             target[70_001] = 1;
@@ -86,11 +84,7 @@ public class ErrorTests
             target[140_000] = 0;
             ThrowsOutOfRange("target", "Target 5 is out of bounds.", 1, n * c, (loss, grad) =>
                 Functional.NllLoss<float, long>(input, [n, c], target, [n], loss, gradInput: grad));
-        }
-        finally
-        {
-            Parallelism.MaxDegreeOfParallelism = saved;
-        }
+        });
     }
 
     [Fact]
@@ -157,21 +151,15 @@ public class ErrorTests
         image[^1] = 21;
         float[] imageInput = new float[4 * 21 * 64 * 64];
 
-        int saved = Parallelism.MaxDegreeOfParallelism;
-        try
+        Threads.Run(4, () =>
         {
-            Parallelism.MaxDegreeOfParallelism = 4;
             ThrowsOutOfRange("target", "Target 100 is out of bounds.", n, n * c, (loss, grad) =>
                 Functional.CrossEntropy<float, long>(input, [n, c], target, [n], loss, Reduction.None, gradInput: grad));
             ThrowsOutOfRange("target", "Target 100 is out of bounds.", n, n * c, (loss, grad) =>
                 Functional.NllLoss<float, long>(input, [n, c], target, [n], loss, Reduction.None, gradInput: grad));
             ThrowsOutOfRange("target", "Target 21 is out of bounds.", 4 * 64 * 64, imageInput.Length, (loss, grad) =>
                 Functional.CrossEntropy<float, int>(imageInput, [4, 21, 64, 64], image, [4, 64, 64], loss, Reduction.None, gradInput: grad));
-        }
-        finally
-        {
-            Parallelism.MaxDegreeOfParallelism = saved;
-        }
+        });
     }
 
     // ---- Weight ----
@@ -510,9 +498,12 @@ public class ErrorTests
     [InlineData(-4)]
     public void MaxDegreeOfParallelism_BelowOne_Throws(int value)
     {
-        int saved = Parallelism.MaxDegreeOfParallelism;
-        var ex = Assert.Throws<ArgumentOutOfRangeException>(() => Parallelism.MaxDegreeOfParallelism = value);
-        Assert.Equal("value", ex.ParamName);
-        Assert.Equal(saved, Parallelism.MaxDegreeOfParallelism);
+        // Under the tests' lock, so that no other test changes the setting between the throw and the check.
+        Threads.Run(3, () =>
+        {
+            var ex = Assert.Throws<ArgumentOutOfRangeException>(() => Parallelism.MaxDegreeOfParallelism = value);
+            Assert.Equal("value", ex.ParamName);
+            Assert.Equal(3, Parallelism.MaxDegreeOfParallelism);
+        });
     }
 }

@@ -636,23 +636,14 @@ public sealed class FastPathTests
     {
         (float[] x, long[] t) = Data(3, 512L * 2000, 512, 2000);
         (float[] xk, long[] tk) = Data(4, 4L * 21 * 64 * 64, 4L * 64 * 64, 21);
-        float[] Run(int threads, bool kdim)
+        float[] Run(int threads, bool kdim) => Threads.Run(threads, () =>
         {
-            int saved = Parallelism.MaxDegreeOfParallelism;
-            try
-            {
-                Parallelism.MaxDegreeOfParallelism = threads;
-                var loss = new float[1];
-                var grad = new float[kdim ? xk.Length : x.Length];
-                if (kdim) Functional.CrossEntropy<float, long>(xk, [4, 21, 64, 64], tk, [4, 64, 64], loss, gradInput: grad, labelSmoothing: 0.1);
-                else Functional.CrossEntropy<float, long>(x, [512, 2000], t, [512], loss, gradInput: grad, labelSmoothing: 0.1);
-                return [loss[0], .. grad];
-            }
-            finally
-            {
-                Parallelism.MaxDegreeOfParallelism = saved;
-            }
-        }
+            var loss = new float[1];
+            var grad = new float[kdim ? xk.Length : x.Length];
+            if (kdim) Functional.CrossEntropy<float, long>(xk, [4, 21, 64, 64], tk, [4, 64, 64], loss, gradInput: grad, labelSmoothing: 0.1);
+            else Functional.CrossEntropy<float, long>(x, [512, 2000], t, [512], loss, gradInput: grad, labelSmoothing: 0.1);
+            return (float[])[loss[0], .. grad];
+        });
 
         foreach (bool kdim in new[] { false, true })
         {
@@ -672,23 +663,14 @@ public sealed class FastPathTests
         (float[] x, long[] t) = Data(21, 2L * c * d, 2L * d, c);
         float[] weight = [0.7f, 1.9f, 0.3f];
         double expected = t.Where(v => v >= 0).Sum(v => (double)weight[v]);
-        (float Loss, float Total, float[] Grad) Run(int threads)
+        (float Loss, float Total, float[] Grad) Run(int threads) => Threads.Run(threads, () =>
         {
-            int saved = Parallelism.MaxDegreeOfParallelism;
-            try
-            {
-                Parallelism.MaxDegreeOfParallelism = threads;
-                var loss = new float[1];
-                var grad = new float[x.Length];
-                Functional.CrossEntropy<float, long>(x, [2, c, d], t, [2, d], loss, weight: weight, gradInput: grad);
-                (float _, float total) = Functional.NllLossWithTotalWeight<float, long>(x, [2, c, d], t, weight);
-                return (loss[0], total, grad);
-            }
-            finally
-            {
-                Parallelism.MaxDegreeOfParallelism = saved;
-            }
-        }
+            var loss = new float[1];
+            var grad = new float[x.Length];
+            Functional.CrossEntropy<float, long>(x, [2, c, d], t, [2, d], loss, weight: weight, gradInput: grad);
+            (float _, float total) = Functional.NllLossWithTotalWeight<float, long>(x, [2, c, d], t, weight);
+            return (loss[0], total, grad);
+        });
 
         (float loss1, float total1, float[] grad1) = Run(1);
         Assert.Equal((float)expected, total1);

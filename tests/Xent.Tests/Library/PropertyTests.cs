@@ -542,24 +542,14 @@ public class PropertyTests
             return results;
         }
 
-        int saved = Parallelism.MaxDegreeOfParallelism;
-        try
+        List<byte[]> serial = Threads.Run(1, Run);
+        foreach (int degree in new[] { 2, 8 })
         {
-            Parallelism.MaxDegreeOfParallelism = 1;
-            List<byte[]> serial = Run();
-            foreach (int degree in new[] { 2, 8 })
+            List<byte[]> parallel = Threads.Run(degree, Run);
+            for (int i = 0; i < serial.Count; i++)
             {
-                Parallelism.MaxDegreeOfParallelism = degree;
-                List<byte[]> parallel = Run();
-                for (int i = 0; i < serial.Count; i++)
-                {
-                    Assert.True(serial[i].AsSpan().SequenceEqual(parallel[i]), $"result {i} differs between 1 and {degree} threads");
-                }
+                Assert.True(serial[i].AsSpan().SequenceEqual(parallel[i]), $"result {i} differs between 1 and {degree} threads");
             }
-        }
-        finally
-        {
-            Parallelism.MaxDegreeOfParallelism = saved;
         }
 
         // The serial results are right, too: the K-dim mean against the reference.

@@ -1,4 +1,5 @@
 using Xent.Kernels;
+using Xent.Tests.Library;
 
 namespace Xent.Tests.Linear;
 
@@ -90,29 +91,18 @@ public sealed unsafe class GemmTests
     public void ThreadCountDoesNotChangeTheBits()
     {
         var rng = new Random(9);
-        int saved = Parallelism.MaxDegreeOfParallelism;
-        try
+        foreach ((int m, int n, int k) in new[] { (150, 170, 300), (37, 900, 200), (700, 45, 130), (64, 64, 1100) })
         {
-            foreach ((int m, int n, int k) in new[] { (150, 170, 300), (37, 900, 200), (700, 45, 130), (64, 64, 1100) })
+            foreach ((bool ta, bool tb) in new[] { (false, true), (false, false), (true, false) })
             {
-                foreach ((bool ta, bool tb) in new[] { (false, true), (false, false), (true, false) })
-                {
-                    var op = Operands.Random(rng, m, n, k, ta, tb);
-                    Parallelism.MaxDegreeOfParallelism = 1;
-                    float[] one = op.Run<float>(op.B, true, null, null);
-                    float[] oneTiny = op.Run<float>(op.B, true, Tiny, null);
-                    Parallelism.MaxDegreeOfParallelism = 2;
-                    Assert.Equal(one, op.Run<float>(op.B, true, null, null));
-                    Assert.Equal(oneTiny, op.Run<float>(op.B, true, Tiny, null));
-                    Parallelism.MaxDegreeOfParallelism = 5;
-                    Assert.Equal(oneTiny, op.Run<float>(op.B, true, Tiny, null));
-                    op.AssertClose(op.Reference(true), one, $"{m}×{n}×{k}");
-                }
+                var op = Operands.Random(rng, m, n, k, ta, tb);
+                float[] one = Threads.Run(1, () => op.Run<float>(op.B, true, null, null));
+                float[] oneTiny = Threads.Run(1, () => op.Run<float>(op.B, true, Tiny, null));
+                Assert.Equal(one, Threads.Run(2, () => op.Run<float>(op.B, true, null, null)));
+                Assert.Equal(oneTiny, Threads.Run(2, () => op.Run<float>(op.B, true, Tiny, null)));
+                Assert.Equal(oneTiny, Threads.Run(5, () => op.Run<float>(op.B, true, Tiny, null)));
+                op.AssertClose(op.Reference(true), one, $"{m}×{n}×{k}");
             }
-        }
-        finally
-        {
-            Parallelism.MaxDegreeOfParallelism = saved;
         }
     }
 

@@ -1,5 +1,6 @@
 using Xent.Kernels;
 using Xent.Linear;
+using Xent.Tests.Library;
 
 namespace Xent.Tests.Linear;
 
@@ -254,20 +255,10 @@ public sealed class LinearCrossEntropyTests
         var rng = new Random(9);
         var p = Problem.Random(rng, n: 70, h: 64, v: 2100, ignoredFraction: 0.1);
         var options = new LinearCrossEntropyOptions { LabelSmoothing = 0.1f, ZLossScale = 1e-3f, SoftCap = 5f, ChunkRows = 32 };
-        int saved = Parallelism.MaxDegreeOfParallelism;
-        try
+        Outputs one = Threads.Run(1, () => Outputs.Run<float>(p.Hidden, p.Weight, p.Bias, p, options));
+        foreach (int threads in new[] { 2, 3 })
         {
-            Parallelism.MaxDegreeOfParallelism = 1;
-            Outputs one = Outputs.Run<float>(p.Hidden, p.Weight, p.Bias, p, options);
-            foreach (int threads in new[] { 2, 3 })
-            {
-                Parallelism.MaxDegreeOfParallelism = threads;
-                Outputs.Run<float>(p.Hidden, p.Weight, p.Bias, p, options).AssertIdentical(one);
-            }
-        }
-        finally
-        {
-            Parallelism.MaxDegreeOfParallelism = saved;
+            Threads.Run(threads, () => Outputs.Run<float>(p.Hidden, p.Weight, p.Bias, p, options)).AssertIdentical(one);
         }
     }
 
