@@ -1159,11 +1159,11 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         ReadOnlySpan<TC> w = Weight == null ? default : new ReadOnlySpan<TC>(Weight, c);
         if (eps != TC.Zero)
         {
-            sumWd = Weight == null ? TensorPrimitives.Sum<TC>(e) : TensorPrimitives.Dot<TC>(w, e);
+            sumWd = Weight == null ? BlockSums.Sum<TC>(e) : BlockSums.Dot<TC>(w, e);
         }
 
         TensorPrimitives.Exp<TC>(e, e);
-        TC s = TensorPrimitives.Sum<TC>(e);
+        TC s = BlockSums.Sum<TC>(e);
         TC logS = TC.Log(s);
         TC wt = Weight == null ? TC.One : Weight[target];
         TC loss = wt * (logS - dt);
@@ -1289,10 +1289,10 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
             TensorPrimitives.Multiply<TC>(u, new ReadOnlySpan<TC>(Weight, c), u);
         }
 
-        TC q = TensorPrimitives.Sum<TC>(u);
-        TC ud = TensorPrimitives.Dot<TC>(u, e);
+        TC q = BlockSums.Sum<TC>(u);
+        TC ud = BlockSums.Dot<TC>(u, e);
         TensorPrimitives.Exp<TC>(e, e);
-        TC s = TensorPrimitives.Sum<TC>(e);
+        TC s = BlockSums.Sum<TC>(e);
         TC loss = q * TC.Log(s) - ud;
         if (writeGradient)
         {
@@ -1333,6 +1333,6 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
     private static TC SumExp(ReadOnlySpan<TC> d, Span<TC> scratch)
     {
         TensorPrimitives.Exp<TC>(d, scratch);
-        return TensorPrimitives.Sum<TC>(scratch);
+        return BlockSums.Sum<TC>(scratch);
     }
 }
