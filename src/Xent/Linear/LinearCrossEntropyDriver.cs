@@ -246,8 +246,11 @@ internal static unsafe class LinearCrossEntropyDriver
         float weightSum = v;
         if (io.ClassWeight != null)
         {
-            weightSum = 0f;
-            for (int c = 0; c < v; c++) weightSum += io.ClassWeight[c];
+            // In double, rounded once, as the loss functions take it: W scales every smoothed gradient, and summed in
+            // float over 200000 classes it came out 5e-6 off.
+            double sum = 0;
+            for (int c = 0; c < v; c++) sum += io.ClassWeight[c];
+            weightSum = (float)sum;
         }
 
         using var memory = new Scratch();
