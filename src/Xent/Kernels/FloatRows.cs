@@ -30,8 +30,12 @@ internal static unsafe class FloatRows
     private const float P4 = 1.6666665459E-1f;
     private const float P5 = 5.0000001201E-1f;
 
-    /// <summary>Whether the fused kernels apply here: they need AVX-512 (for vscalefps) or AVX2 with FMA.</summary>
-    public static bool IsSupported => Avx512F.IsSupported || (Avx2.IsSupported && Fma.IsSupported);
+    /// <summary>Whether the fused kernels apply here: AVX-512 (with vscalefps), AVX2 with FMA, or any accelerated 128-bit
+    /// vectors (Arm's AdvSIMD, x86 below AVX2), through the portable <see cref="Vector128"/> operations.</summary>
+    public static bool IsSupported => Avx512F.IsSupported || (Avx2.IsSupported && Fma.IsSupported) || Vector128.IsHardwareAccelerated;
+
+    /// <summary>Whether the AVX2 forms run here; otherwise, below AVX-512, the 128-bit ones.</summary>
+    private static bool IsAvx2 => Avx2.IsSupported && Fma.IsSupported;
 
     /// <summary>e^x for any x: x is first clamped to [−104, 104] (vmaxps and vminps with the constant first, so that a
     /// NaN x comes through). Below −104 e^x is 0 in float and above 88.7 it is +∞; unclamped, an x past about 2^18 leaves
@@ -132,6 +136,28 @@ internal static unsafe class FloatRows
         return Vector256.AndNot(result, tiny);
     }
 
+    /// <summary><see cref="Exp(Vector256{float})"/> in 128-bit vectors, from portable operations (Arm, x86 below AVX2):
+    /// the same reduction and polynomial; its multiply-adds are fused where the machine has FMA (Arm always).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector128<float> Exp(Vector128<float> x)
+    {
+        Vector128<float> tiny = Vector128.LessThan(x, Vector128.Create(-87.33654f));
+        x = Vector128.Max(x, Vector128.Create(-87.33654f));
+        Vector128<float> n = Vector128.Round(x * Vector128.Create(Log2E));
+        Vector128<float> r = Vector128.MultiplyAddEstimate(n, Vector128.Create(-Ln2Hi), x);
+        r = Vector128.MultiplyAddEstimate(n, Vector128.Create(-Ln2Lo), r);
+        Vector128<float> p = Vector128.MultiplyAddEstimate(Vector128.Create(P0), r, Vector128.Create(P1));
+        p = Vector128.MultiplyAddEstimate(p, r, Vector128.Create(P2));
+        p = Vector128.MultiplyAddEstimate(p, r, Vector128.Create(P3));
+        p = Vector128.MultiplyAddEstimate(p, r, Vector128.Create(P4));
+        p = Vector128.MultiplyAddEstimate(p, r, Vector128.Create(P5));
+        p = Vector128.MultiplyAddEstimate(p, r * r, r + Vector128<float>.One);
+        // (n is a whole number within ±127, or NaN, and then so is p: the native conversion, without the saturating one's
+        // four extra instructions on x86, serves.)
+        Vector128<int> bits = (Vector128.ConvertToInt32Native(n) + Vector128.Create(127)) << 23;
+        return Vector128.AndNot(p * bits.AsSingle(), tiny);
+    }
+
     /// <summary>max x_i over a non-empty run with the bare vmaxps: cheaper than <c>TensorPrimitives.Max</c>, which
     /// propagates NaN, and a NaN here may be lost. Callers pass the result to <see cref="ExpSum"/>, whose sum is NaN
     /// whenever an x_i is, and check that sum.</summary>
@@ -178,6 +204,26 @@ internal static unsafe class FloatRows
                 m = MathF.Max(m, all.GetElement(l));
             }
         }
+        else if (!Avx.IsSupported && Vector128.IsHardwareAccelerated && n >= 4)
+        {
+            Vector128<float> m0 = Vector128.Create(float.NegativeInfinity), m1 = m0;
+            for (; i <= n - 8; i += 8)
+            {
+                m0 = Vector128.MaxNative(m0, Vector128.Load(x + i));
+                m1 = Vector128.MaxNative(m1, Vector128.Load(x + i + 4));
+            }
+
+            for (; i <= n - 4; i += 4)
+            {
+                m0 = Vector128.MaxNative(m0, Vector128.Load(x + i));
+            }
+
+            Vector128<float> all = Vector128.MaxNative(m0, m1);
+            for (int l = 0; l < 4; l++)
+            {
+                m = MathF.Max(m, all.GetElement(l));
+            }
+        }
 
         for (; i < n; i++)
         {
@@ -199,13 +245,15 @@ internal static unsafe class FloatRows
             return ExpSumAgainst(x, n, m, e, null, false, ahead, out _);
         }
 
-        if (n > Avx2ExpBlock)
+        // (128-bit: 8 lanes, so half the block keeps 128 terms a lane.)
+        int block = IsAvx2 ? Avx2ExpBlock : Avx2ExpBlock / 2;
+        if (n > block)
         {
             // Long rows: blocks summed in double, so the float partial sums never hold more than a block's terms.
             double total = 0;
-            for (int start = 0; start < n; start += Avx2ExpBlock)
+            for (int start = 0; start < n; start += block)
             {
-                total += ExpSum(x + start, Math.Min(Avx2ExpBlock, n - start), m, e == null ? null : e + start, ahead == null ? null : ahead + start);
+                total += ExpSum(x + start, Math.Min(block, n - start), m, e == null ? null : e + start, ahead == null ? null : ahead + start);
             }
 
             return (float)total;
@@ -213,7 +261,7 @@ internal static unsafe class FloatRows
 
         int i = 0;
         float s = 0;
-        if (Avx2.IsSupported && Fma.IsSupported)
+        if (IsAvx2)
         {
             Vector256<float> vm = Vector256.Create(m);
             Vector256<float> acc0 = Vector256<float>.Zero, acc1 = Vector256<float>.Zero;
@@ -232,6 +280,58 @@ internal static unsafe class FloatRows
             }
 
             s = Vector256.Sum(acc0 + acc1);
+        }
+        else if (Vector128.IsHardwareAccelerated)
+        {
+            // Two exps a step: with four, x86's 16 vector registers spilled in the loop.
+            Vector128<float> vm = Vector128.Create(m);
+            Vector128<float> acc0 = Vector128<float>.Zero, acc1 = acc0;
+            for (; i <= n - 8; i += 8)
+            {
+                Vector128<float> e0 = Exp(Vector128.Load(x + i) - vm);
+                Vector128<float> e1 = Exp(Vector128.Load(x + i + 4) - vm);
+                if (e != null)
+                {
+                    e0.Store(e + i);
+                    e1.Store(e + i + 4);
+                }
+
+                acc0 += e0;
+                acc1 += e1;
+            }
+
+            if (i < n && n >= 4)
+            {
+                // The last 1 to 7 exps in one or two vectors, the second ending at n and overlapping the first or the loop's
+                // last (those lanes are stored again, the same values, and left out of the sum): a short row's scalar exps
+                // (21 classes: 5 of them) cost as much as its vector ones.
+                if (i <= n - 4)
+                {
+                    Vector128<float> e0 = Exp(Vector128.Load(x + i) - vm);
+                    if (e != null)
+                    {
+                        e0.Store(e + i);
+                    }
+
+                    acc0 += e0;
+                    i += 4;
+                }
+
+                if (i < n)
+                {
+                    int last = n - 4;
+                    Vector128<float> e1 = Exp(Vector128.Load(x + last) - vm);
+                    if (e != null)
+                    {
+                        e1.Store(e + last);
+                    }
+
+                    acc1 += e1 & Vector128.GreaterThanOrEqual(Vector128<int>.Indices, Vector128.Create(i - last)).AsSingle();
+                    i = n;
+                }
+            }
+
+            s = Vector128.Sum(acc0 + acc1);
         }
 
         for (; i < n; i++)
@@ -296,7 +396,7 @@ internal static unsafe class FloatRows
                 }
             }
         }
-        else if (Avx2.IsSupported && Fma.IsSupported)
+        else if (IsAvx2)
         {
             Vector256<float> va = Vector256.Create(a), vb = Vector256.Create(b), vm = Vector256.Create(m);
             for (; i <= n - 8; i += 8)
@@ -309,6 +409,21 @@ internal static unsafe class FloatRows
 
                 Vector256<float> add = w == null ? vb : Vector256.Load(w + i) * vb;
                 Fma.MultiplyAdd(v, va, add).Store(dst + i);
+            }
+        }
+        else if (Vector128.IsHardwareAccelerated)
+        {
+            Vector128<float> va = Vector128.Create(a), vb = Vector128.Create(b), vm = Vector128.Create(m);
+            for (; i <= n - 4; i += 4)
+            {
+                Vector128<float> v = Vector128.Load(src + i);
+                if (recompute)
+                {
+                    v = Exp(v - vm);
+                }
+
+                Vector128<float> add = w == null ? vb : Vector128.Load(w + i) * vb;
+                Vector128.MultiplyAddEstimate(v, va, add).Store(dst + i);
             }
         }
 
@@ -363,6 +478,30 @@ internal static unsafe class FloatRows
 
             sq = Vector256.Sum(accQ);
             sud = Vector256.Sum(accUd);
+        }
+        else if (Vector128.IsHardwareAccelerated)
+        {
+            // Two accumulators each: 8 lanes, as the 256-bit form's one.
+            Vector128<float> vm = Vector128.Create(m), vk = Vector128.Create(keep), va = Vector128.Create(add);
+            Vector128<float> accQ0 = Vector128<float>.Zero, accQ1 = accQ0, accUd0 = accQ0, accUd1 = accQ0;
+            for (; i <= n - 8; i += 8)
+            {
+                Vector128<float> u0 = t == null ? Vector128<float>.One : Vector128.Load(t + i) * vk + va;
+                Vector128<float> u1 = t == null ? Vector128<float>.One : Vector128.Load(t + i + 4) * vk + va;
+                if (w != null)
+                {
+                    u0 *= Vector128.Load(w + i);
+                    u1 *= Vector128.Load(w + i + 4);
+                }
+
+                accQ0 += u0;
+                accQ1 += u1;
+                accUd0 += u0 * (Vector128.Load(x + i) - vm);
+                accUd1 += u1 * (Vector128.Load(x + i + 4) - vm);
+            }
+
+            sq = Vector128.Sum(accQ0 + accQ1);
+            sud = Vector128.Sum(accUd0 + accUd1);
         }
 
         for (; i < n; i++)
@@ -558,6 +697,34 @@ internal static unsafe class FloatRows
                 {
                     r.Store(dst + i);
                 }
+            }
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            Vector256<float> va = Vector256.Create(a), vg = Vector256.Create(g), vk = Vector256.Create(keep), vadd = Vector256.Create(add);
+            for (; i <= n - 8; i += 8)
+            {
+                Vector256<float> u = Vector256.Load(t + i) * vk + vadd;
+                if (w != null)
+                {
+                    u *= Vector256.Load(w + i);
+                }
+
+                (Vector256.Load(e + i) * va - u * vg).Store(dst + i);
+            }
+        }
+        else if (Vector128.IsHardwareAccelerated)
+        {
+            Vector128<float> va = Vector128.Create(a), vg = Vector128.Create(g), vk = Vector128.Create(keep), vadd = Vector128.Create(add);
+            for (; i <= n - 4; i += 4)
+            {
+                Vector128<float> u = Vector128.Load(t + i) * vk + vadd;
+                if (w != null)
+                {
+                    u *= Vector128.Load(w + i);
+                }
+
+                (Vector128.Load(e + i) * va - u * vg).Store(dst + i);
             }
         }
 

@@ -17,6 +17,10 @@ public sealed class VectorWidthFactAttribute : FactAttribute
         {
             Skip = "needs AVX2 and FMA, which this machine lacks";
         }
+        else if (width == 128 && !System.Runtime.Intrinsics.Vector128.IsHardwareAccelerated)
+        {
+            Skip = "needs accelerated 128-bit vectors, which this machine lacks";
+        }
     }
 }
 

@@ -3,10 +3,10 @@ using Xent.Kernels;
 
 namespace Xent.Tests.Library;
 
-/// <summary>The row kernels' vector exp (<see cref="FloatRows.Exp(Vector512{float})"/> and its 256-bit form) against
-/// <c>Math.Exp</c> in double: within 2 ulp on a dense grid over every input whose result is a normal float, within
-/// FLT_MIN where the result is subnormal, and exact at the special values. The 256-bit form is only for x ≤ 88.37
-/// (its callers pass x − max ≤ 0), so its grid stops there.</summary>
+/// <summary>The row kernels' vector exp (<see cref="FloatRows.Exp(Vector512{float})"/> and its 256- and 128-bit forms)
+/// against <c>Math.Exp</c> in double: within 2 ulp on a dense grid over every input whose result is a normal float, within
+/// FLT_MIN where the result is subnormal, and exact at the special values. The 256- and 128-bit forms are only for
+/// x ≤ 88.37 (their callers pass x − max ≤ 0), so their grid stops there.</summary>
 public sealed class VectorExpTests
 {
     [VectorWidthFact(512)]
@@ -15,8 +15,14 @@ public sealed class VectorExpTests
     [VectorWidthFact(256)]
     public void Exp256IsWithinTwoUlp() => CheckGrid(256);
 
+    [VectorWidthFact(128)]
+    public void Exp128IsWithinTwoUlp() => CheckGrid(128);
+
     [VectorWidthFact(512)]
     public void Exp512SpecialValues() => CheckSpecials(512);
+
+    [VectorWidthFact(128)]
+    public void Exp128SpecialValues() => CheckSpecials(128);
 
     [VectorWidthFact(256)]
     public void Exp256SpecialValues() => CheckSpecials(256);
@@ -35,8 +41,14 @@ public sealed class VectorExpTests
         }
     }
 
-    private static Vector512<float> Exp(int width, Vector512<float> x) =>
-        width == 512 ? FloatRows.Exp(x) : Vector512.Create(FloatRows.Exp(x.GetLower()), FloatRows.Exp(x.GetUpper()));
+    private static Vector512<float> Exp(int width, Vector512<float> x) => width switch
+    {
+        512 => FloatRows.Exp(x),
+        256 => Vector512.Create(FloatRows.Exp(x.GetLower()), FloatRows.Exp(x.GetUpper())),
+        _ => Vector512.Create(
+            Vector256.Create(FloatRows.Exp(x.GetLower().GetLower()), FloatRows.Exp(x.GetLower().GetUpper())),
+            Vector256.Create(FloatRows.Exp(x.GetUpper().GetLower()), FloatRows.Exp(x.GetUpper().GetUpper()))),
+    };
 
     private static void CheckGrid(int width)
     {
