@@ -289,9 +289,16 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         long j0 = block % _tilesPerBatch * _tileWidth;
         int width = (int)Math.Min(_tileWidth, d - j0);
         int lanes = width & ~15;
-        if (Kind != RowKind.ClassTarget || typeof(TC) != typeof(float) || !Avx512F.IsSupported || c == 0 || lanes == 0)
+        if (Kind != RowKind.ClassTarget || typeof(TC) != typeof(float) || c == 0 || lanes == 0)
         {
             return Positions(n, j0, width, xs, ts, gs, tmp, tmp2);
+        }
+
+        if (!Avx512F.IsSupported)
+        {
+            return Avx2.IsSupported && Fma.IsSupported || Vector128.IsHardwareAccelerated
+                ? PortableTileBlock(n, j0, width, lanes, xs, ts, gs, tmp, tmp2)
+                : Positions(n, j0, width, xs, ts, gs, tmp, tmp2);
         }
 
         // The logits are read in place (class stride D), Half and BFloat16 widened in registers as they are loaded;
@@ -332,6 +339,229 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         if (lanes < width)
         {
             partial += Positions(n, j0 + lanes, width - lanes, xs, ts, gs, tmp, tmp2);
+        }
+
+        return partial;
+    }
+
+    /// <summary><see cref="TileBlock"/> without AVX-512: <see cref="PortableTileLanes{TV}"/> in 256-bit lanes (AVX2 with
+    /// FMA) or 128-bit ones (Arm, x86 below AVX2), then the general path for the groups of 16 positions it leaves and for
+    /// the last width mod 16. float16 and bfloat16 tiles are widened into a float tile first and their gradient narrowed
+    /// from one, so that they are the float32 kernel's results rounded once.</summary>
+    private double PortableTileBlock(long n, long j0, int width, int lanes, TC[] xs, TC[]? ts, TC[]? gs, TC[] tmp, TC[] tmp2)
+    {
+        int c = G.C;
+        long d = G.D;
+        bool wide = typeof(T) != typeof(float);
+        double partial = 0;
+        float[] scratch = ArrayPool<float>.Shared.Rent(PortableLaneArrays * lanes + lanes / 16);
+        float[] exps = ArrayPool<float>.Shared.Rent(Output != null ? c * lanes : 1);
+        float[] tile = ArrayPool<float>.Shared.Rent(wide ? c * lanes * (Output != null ? 2 : 1) : 1);
+        try
+        {
+            fixed (float* pscratch = scratch)
+            fixed (float* pexps = exps)
+            fixed (float* ptile = tile)
+            {
+                int* ok = (int*)(pscratch + PortableLaneArrays * lanes);
+                T* input = Input + n * c * d + j0;
+                T* output = Output == null ? null : Output + n * c * d + j0;
+                float* src = (float*)input, o = (float*)output;
+                long srcStride = d, outStride = d;
+                if (wide)
+                {
+                    for (int k = 0; k < c; k++)
+                    {
+                        Elements.Widen(new ReadOnlySpan<T>(input + k * d, lanes), new Span<float>(ptile + k * lanes, lanes));
+                    }
+
+                    src = ptile;
+                    srcStride = lanes;
+                    o = output == null ? null : ptile + c * lanes;
+                    outStride = lanes;
+                }
+
+                partial += Avx2.IsSupported && Fma.IsSupported
+                    ? PortableTileLanes<Linear.RowVector256>(n * d + j0, lanes, src, srcStride, o, outStride, pscratch, pexps, ok)
+                    : PortableTileLanes<Linear.RowVector128>(n * d + j0, lanes, src, srcStride, o, outStride, pscratch, pexps, ok);
+                if (wide && output != null)
+                {
+                    for (int k = 0; k < c; k++)
+                    {
+                        Elements.Narrow(new ReadOnlySpan<float>(o + k * lanes, lanes), new Span<T>(output + k * d, lanes));
+                    }
+                }
+
+                for (int g = 0; g < lanes; g += 16)
+                {
+                    if (ok[g / 16] == 0)
+                    {
+                        partial += Positions(n, j0 + g, 16, xs, ts, gs, tmp, tmp2);
+                    }
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(scratch);
+            ArrayPool<float>.Shared.Return(exps);
+            ArrayPool<float>.Shared.Return(tile);
+        }
+
+        if (lanes < width)
+        {
+            partial += Positions(n, j0 + lanes, width - lanes, xs, ts, gs, tmp, tmp2);
+        }
+
+        return partial;
+    }
+
+    /// <summary>Per-position float arrays <see cref="PortableTileLanes{TV}"/> keeps in its scratch.</summary>
+    private const int PortableLaneArrays = 6;
+
+    /// <summary>Cross-entropy with class targets for <paramref name="lanes"/> (a multiple of 16) consecutive positions
+    /// from <paramref name="p0"/> of a (N, C, D) input, read as floats from <paramref name="src"/> (class stride
+    /// <paramref name="srcStride"/>) and its gradient written to <paramref name="o"/> (class stride
+    /// <paramref name="outStride"/>; null for none), vectorized across positions as <see cref="TileLanes"/> is, in a simpler form for
+    /// machines without AVX-512: per pair of vectors of positions, the max over the classes and then the exps against it
+    /// (their sum, Σ w·(x − max) for smoothing, and the exps kept in <paramref name="e"/>, C × lanes floats); the
+    /// coefficients per position (<see cref="ClassRowTerms"/>, the row kernels' formulas); the gradient one contiguous run
+    /// per class, and each target's own term over it (<see cref="TargetGradient"/>). Every load and store is contiguous;
+    /// nothing is transposed. A group of 16 positions with a non-finite max at a position that counts is left, with a 0
+    /// in <paramref name="ok"/>, for the general path; an ignored position gets loss 0 and gradient 0 whatever its
+    /// logits. Returns the sum of the tile's losses, in position order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private readonly double PortableTileLanes<TV>(long p0, int lanes, float* src, long srcStride, float* o, long outStride, float* scratch, float* e, int* ok)
+        where TV : struct, Linear.IRowVector<TV>
+    {
+        int c = G.C;
+        long d = srcStride;
+        float* w = (float*)Weight;
+        float eps = float.CreateTruncating(Smoothing);
+        bool smoothed = eps != 0f;
+        float* mx = scratch, s = mx + lanes, sumWd = s + lanes, a = sumWd + lanes, b = a + lanes, loss = b + lanes;
+        int step = TV.Count;
+
+        // 1. Two vectors of positions at a time: the max over the classes (the machine's own max, which may drop a NaN: the
+        //    sum shows it; IEEE's took 9 instructions a vector on x86), then the exps against it, read again (from L2: the
+        //    class stride maps the lines to few L1 sets).
+        for (int l = 0; l < lanes; l += 2 * step)
+        {
+            TV m0 = TV.Create(float.NegativeInfinity), m1 = m0;
+            float* row = src + l;
+            for (int k = 0; k < c; k++, row += d)
+            {
+                m0 = TV.MaxNative(m0, TV.Load(row));
+                m1 = TV.MaxNative(m1, TV.Load(row + step));
+            }
+
+            TV s0 = TV.Create(0f), s1 = s0, w0 = s0, w1 = s0;
+            row = src + l;
+            float* ek = e + l;
+            for (int k = 0; k < c; k++, row += d, ek += lanes)
+            {
+                TV d0 = TV.Subtract(TV.Load(row), m0), d1 = TV.Subtract(TV.Load(row + step), m1);
+                TV e0 = TV.Exp(d0), e1 = TV.Exp(d1);
+                s0 = TV.Add(s0, e0);
+                s1 = TV.Add(s1, e1);
+                if (o != null)
+                {
+                    TV.Store(e0, ek);
+                    TV.Store(e1, ek + step);
+                }
+
+                if (smoothed)
+                {
+                    TV wk = TV.Create(w == null ? 1f : w[k]);
+                    w0 = TV.MultiplyAdd(wk, d0, w0);
+                    w1 = TV.MultiplyAdd(wk, d1, w1);
+                }
+            }
+
+            TV.Store(m0, mx + l);
+            TV.Store(m1, mx + l + step);
+            TV.Store(s0, s + l);
+            TV.Store(s1, s + l + step);
+            TV.Store(w0, sumWd + l);
+            TV.Store(w1, sumWd + l + step);
+        }
+
+        // 2. Per position: the loss and the gradient's coefficients.
+        for (int g = 0; g < lanes / 16; g++)
+        {
+            ok[g] = 1;
+        }
+
+        for (int l = 0; l < lanes; l++)
+        {
+            long t = long.CreateTruncating(Target[p0 + l]);
+            if (t == IgnoreIndex)
+            {
+                loss[l] = 0f;
+                a[l] = 0f;
+                b[l] = 0f;
+                if (o != null)
+                {
+                    // The exps may be NaN or ∞ here: zeroed, so that the gradient is 0.
+                    for (int k = 0; k < c; k++)
+                    {
+                        e[k * lanes + l] = 0f;
+                    }
+                }
+
+                continue;
+            }
+
+            if (!float.IsFinite(mx[l]) || float.IsNaN(s[l]))
+            {
+                ok[l / 16] = 0;   // a NaN or +∞ logit, or all −∞: PyTorch's NaNs, from the general path
+                continue;
+            }
+
+            float g = float.CreateTruncating(Upstream(p0 + l));
+            loss[l] = ClassRowTerms((int)t, s[l], src[t * d + l] - mx[l], sumWd[l], g, out a[l], out b[l], out float fix);
+            s[l] = fix;   // (the sum is no longer needed)
+        }
+
+        // 3. The gradient: a·e + b·w_k in one contiguous run per class, then each target's own term.
+        if (o != null)
+        {
+            float* bw = smoothed ? w : null;
+            for (int k = 0; k < c; k++)
+            {
+                float* ek = e + k * lanes;
+                float* ok2 = o + k * outStride;
+                TV wk = TV.Create(bw == null ? 1f : bw[k]);
+                for (int l = 0; l < lanes; l += step)
+                {
+                    TV r = smoothed
+                        ? TV.MultiplyAdd(TV.Load(ek + l), TV.Load(a + l), TV.Multiply(TV.Load(b + l), wk))
+                        : TV.Multiply(TV.Load(ek + l), TV.Load(a + l));
+                    TV.Store(r, ok2 + l);
+                }
+            }
+
+            for (int l = 0; l < lanes; l++)
+            {
+                long t = long.CreateTruncating(Target[p0 + l]);
+                if (t != IgnoreIndex && ok[l / 16] != 0)
+                {
+                    o[t * outStride + l] = TargetGradient(e[t * lanes + l], a[l], b[l], bw, (int)t, s[l]);
+                }
+            }
+        }
+
+        double partial = 0;
+        for (int l = 0; l < lanes; l++)
+        {
+            if (ok[l / 16] != 0)
+            {
+                partial += loss[l];
+                if (Loss != null)
+                {
+                    Loss[p0 + l] = Elements.FromCompute<T, TC>(TC.CreateTruncating(loss[l]));
+                }
+            }
         }
 
         return partial;
@@ -1060,6 +1290,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
     /// with e_c = exp(x_c − r) and g the upstream gradient times the reduction's scale: a = g·A/s, b = −g·ε/C,
     /// fix = g·(1 − ε)·w_t (the formulas of <see cref="ClassRow"/>). b is exactly 0 without smoothing, so an infinite g
     /// (a mean over zero total weight) gives ±∞, not NaN.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private readonly float ClassRowTerms(int target, float s, float dt, float sumWd, float g, out float a, out float b, out float fix)
     {
         float eps = float.CreateTruncating(Smoothing);

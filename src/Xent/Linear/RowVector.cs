@@ -33,6 +33,10 @@ internal unsafe interface IRowVector<TSelf>
     /// <summary>IEEE 754:2019 maximum: NaN if either is NaN, so a NaN logit makes the row's max (and loss) NaN.</summary>
     static abstract TSelf Max(TSelf a, TSelf b);
 
+    /// <summary>The machine's own maximum (one vmaxps on x86, which returns <paramref name="b"/> when either is NaN):
+    /// for callers that see a NaN elsewhere (in the sum of exps against the max).</summary>
+    static abstract TSelf MaxNative(TSelf a, TSelf b);
+
     /// <summary>The lanes equal to <paramref name="b"/>, as bits (lane 0 in bit 0).</summary>
     static abstract uint EqualsBits(TSelf a, TSelf b);
 
@@ -85,6 +89,9 @@ internal readonly unsafe struct RowVector512 : IRowVector<RowVector512>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static RowVector512 Max(RowVector512 a, RowVector512 b) => new(Vector512.Max(a._v, b._v));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static RowVector512 MaxNative(RowVector512 a, RowVector512 b) => new(Vector512.MaxNative(a._v, b._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static uint EqualsBits(RowVector512 a, RowVector512 b) => (uint)Vector512.Equals(a._v, b._v).ExtractMostSignificantBits();
@@ -161,6 +168,9 @@ internal readonly unsafe struct RowVector256 : IRowVector<RowVector256>
     public static RowVector256 Max(RowVector256 a, RowVector256 b) => new(Vector256.Max(a._v, b._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static RowVector256 MaxNative(RowVector256 a, RowVector256 b) => new(Vector256.MaxNative(a._v, b._v));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static uint EqualsBits(RowVector256 a, RowVector256 b) => Vector256.Equals(a._v, b._v).ExtractMostSignificantBits();
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -195,6 +205,83 @@ internal readonly unsafe struct RowVector256 : IRowVector<RowVector256>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float SumAcross(RowVector256 v) => Vector256.Sum(v._v);
+}
+
+/// <summary>128-bit lanes through the portable <see cref="Vector128"/> operations (Arm's AdvSIMD, x86 below AVX2), for the
+/// K-dimensional loss tiles (<see cref="Kernels.SoftmaxRows{T, TC, TTarget}"/>); multiply-adds are fused where the
+/// machine has FMA (Arm always), separate otherwise.</summary>
+internal readonly unsafe struct RowVector128 : IRowVector<RowVector128>
+{
+    private readonly Vector128<float> _v;
+
+    private RowVector128(Vector128<float> v) => _v = v;
+
+    public static int Count => Vector128<float>.Count;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static RowVector128 Load(float* p) => new(Vector128.Load(p));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store(RowVector128 v, float* p) => v._v.Store(p);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static RowVector128 Create(float x) => new(Vector128.Create(x));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static RowVector128 Add(RowVector128 a, RowVector128 b) => new(a._v + b._v);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static RowVector128 Subtract(RowVector128 a, RowVector128 b) => new(a._v - b._v);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static RowVector128 Multiply(RowVector128 a, RowVector128 b) => new(a._v * b._v);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static RowVector128 Divide(RowVector128 a, RowVector128 b) => new(a._v / b._v);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static RowVector128 MultiplyAdd(RowVector128 a, RowVector128 b, RowVector128 c) => new(Vector128.MultiplyAddEstimate(a._v, b._v, c._v));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static RowVector128 Max(RowVector128 a, RowVector128 b) => new(Vector128.Max(a._v, b._v));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static RowVector128 MaxNative(RowVector128 a, RowVector128 b) => new(Vector128.MaxNative(a._v, b._v));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static uint EqualsBits(RowVector128 a, RowVector128 b) => Vector128.Equals(a._v, b._v).ExtractMostSignificantBits();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static RowVector128 Exp(RowVector128 v) => new(FloatRows.Exp(v._v));   // x − max ≤ 0 here, as for the row kernels
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static RowVector128 Tanh(RowVector128 v)
+    {
+        Vector128<float> x = Vector128.Min(Vector128.Max(v._v, Vector128.Create(-7.90531110763549805f)), Vector128.Create(7.90531110763549805f));
+        Vector128<float> x2 = x * x;
+        Vector128<float> p = Vector128.MultiplyAddEstimate(x2, Vector128.Create(-2.76076847742355e-16f), Vector128.Create(2.00018790482477e-13f));
+        p = Vector128.MultiplyAddEstimate(p, x2, Vector128.Create(-8.60467152213735e-11f));
+        p = Vector128.MultiplyAddEstimate(p, x2, Vector128.Create(5.12229709037114e-08f));
+        p = Vector128.MultiplyAddEstimate(p, x2, Vector128.Create(1.48572235717979e-05f));
+        p = Vector128.MultiplyAddEstimate(p, x2, Vector128.Create(6.37261928875436e-04f));
+        p = Vector128.MultiplyAddEstimate(p, x2, Vector128.Create(4.89352455891786e-03f));
+        Vector128<float> q = Vector128.MultiplyAddEstimate(x2, Vector128.Create(1.19825839466702e-06f), Vector128.Create(1.18534705686654e-04f));
+        q = Vector128.MultiplyAddEstimate(q, x2, Vector128.Create(2.26843463243900e-03f));
+        q = Vector128.MultiplyAddEstimate(q, x2, Vector128.Create(4.89352518554385e-03f));
+        Vector128<float> small = Vector128.LessThan(Vector128.Abs(v._v), Vector128.Create(4e-4f));
+        return new(Vector128.ConditionalSelect(small, v._v, x * p / q));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float MaxAcross(RowVector128 v)
+    {
+        float r = v._v[0];
+        for (int i = 1; i < 4; i++) r = float.Max(r, v._v[i]);
+        return r;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float SumAcross(RowVector128 v) => Vector128.Sum(v._v);
 }
 
 /// <summary>One lane, for machines without either (and for the rows' tails, through <see cref="LinearRows"/>).</summary>
@@ -232,6 +319,9 @@ internal readonly unsafe struct RowScalar : IRowVector<RowScalar>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static RowScalar Max(RowScalar a, RowScalar b) => new(float.Max(a._v, b._v));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static RowScalar MaxNative(RowScalar a, RowScalar b) => new(a._v > b._v ? a._v : b._v);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static uint EqualsBits(RowScalar a, RowScalar b) => a._v == b._v ? 1u : 0u;
