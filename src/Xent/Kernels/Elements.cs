@@ -147,11 +147,29 @@ internal static class Elements
                 Avx512F.ConvertToVector256UInt16(result).CopyTo(destination.Slice(i));
             }
         }
+        else if (Vector128.IsHardwareAccelerated)
+        {
+            // (The portable K-dim tiles narrow their gradient through here: scalar, it took a fifth of their time.)
+            for (; i <= source.Length - 8; i += 8)
+            {
+                Vector128<uint> lo = BFloat16Bits(Vector128.Create(source.Slice(i, 4))), hi = BFloat16Bits(Vector128.Create(source.Slice(i + 4, 4)));
+                Vector128.Narrow(lo, hi).CopyTo(destination.Slice(i));
+            }
+        }
 
         for (; i < source.Length; i++)
         {
             destination[i] = BFloat16.RoundToBits(BitConverter.UInt32BitsToSingle(source[i]));
         }
+    }
+
+    /// <summary><see cref="BFloat16Bits(Vector512{uint})"/> for 4 floats.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<uint> BFloat16Bits(Vector128<uint> bits)
+    {
+        Vector128<uint> rounded = (bits + Vector128.Create(0x7FFFu) + ((bits >> 16) & Vector128<uint>.One)) >> 16;
+        Vector128<uint> nan = Vector128.GreaterThan(bits & Vector128.Create(0x7FFF_FFFFu), Vector128.Create(0x7F80_0000u));
+        return Vector128.ConditionalSelect(nan, (bits >> 16) | Vector128.Create(0x0040u), rounded);
     }
 
     /// <summary>16 floats' bits to bfloat16 bits (in the low half of each lane): round to nearest even, NaN kept a quiet
@@ -174,6 +192,15 @@ internal static class Elements
             {
                 Vector512<uint> wide = Vector512.WidenLower(Vector256.Create(source.Slice(i, Vector256<ushort>.Count)).ToVector512Unsafe());
                 (wide << 16).CopyTo(destination.Slice(i));
+            }
+        }
+        else if (Vector128.IsHardwareAccelerated)
+        {
+            for (; i <= source.Length - 8; i += 8)
+            {
+                Vector128<ushort> v = Vector128.Create(source.Slice(i, 8));
+                (Vector128.WidenLower(v) << 16).CopyTo(destination.Slice(i));
+                (Vector128.WidenUpper(v) << 16).CopyTo(destination.Slice(i + 4));
             }
         }
 
