@@ -48,8 +48,9 @@ internal unsafe struct LinearRows : IWorkerAction
     public float* LseOut;
     public float* LossOut;
 
-    /// <summary>The vector width: <see cref="Kernels.GemmIsa.Vector512"/>, <see cref="Kernels.GemmIsa.Vector256"/> or
-    /// <see cref="Kernels.GemmIsa.Scalar"/>, as the GEMM's (the driver picks the best supported).</summary>
+    /// <summary>The vector width: <see cref="Kernels.GemmIsa.Vector512"/>, <see cref="Kernels.GemmIsa.Vector256"/>,
+    /// <see cref="Kernels.GemmIsa.Vector128"/> or <see cref="Kernels.GemmIsa.Scalar"/>, as the GEMM's (the driver picks
+    /// the best supported).</summary>
     public Kernels.GemmIsa Isa;
 
     public readonly void Execute(int worker, int start, int end)
@@ -63,6 +64,10 @@ internal unsafe struct LinearRows : IWorkerAction
             else if (Isa == Kernels.GemmIsa.Vector256)
             {
                 Row<RowVector256>(j);
+            }
+            else if (Isa == Kernels.GemmIsa.Vector128)
+            {
+                Row<RowVector128>(j);
             }
             else
             {

@@ -14,6 +14,7 @@ public sealed unsafe class RowVectorTests
         float[] xs = [.. Enumerable.Range(0, 20000).Select(i => -87.3f * i / 19999f), -1e-30f, 0f, -0.5f * MathF.Log(2)];
         Check<RowVector512>(xs, v => RowVector512.Exp(v), Math.Exp, 2.5e-7, GemmIsa.Vector512);
         Check<RowVector256>(xs, v => RowVector256.Exp(v), Math.Exp, 2.5e-7, GemmIsa.Vector256);
+        Check<RowVector128>(xs, v => RowVector128.Exp(v), Math.Exp, 2.5e-7, GemmIsa.Vector128);
         Check<RowScalar>(xs, v => RowScalar.Exp(v), Math.Exp, 1.2e-7, GemmIsa.Scalar);
     }
 
@@ -23,6 +24,7 @@ public sealed unsafe class RowVectorTests
         float[] xs = [.. Enumerable.Range(0, 20000).Select(i => -12f + 24f * i / 19999f), 1e-6f, -3e-4f, 5e-4f, 1e-30f, 0f];
         Check<RowVector512>(xs, v => RowVector512.Tanh(v), Math.Tanh, 5e-7, GemmIsa.Vector512);
         Check<RowVector256>(xs, v => RowVector256.Tanh(v), Math.Tanh, 5e-7, GemmIsa.Vector256);
+        Check<RowVector128>(xs, v => RowVector128.Tanh(v), Math.Tanh, 5e-7, GemmIsa.Vector128);
         Check<RowScalar>(xs, v => RowScalar.Tanh(v), Math.Tanh, 2.5e-7, GemmIsa.Scalar);
     }
 
@@ -46,6 +48,17 @@ public sealed unsafe class RowVectorTests
                 RowVector256.Store(RowVector256.Tanh(RowVector256.Load(px)), pr);
                 Assert.True(float.IsNaN(results[0]) && float.IsNaN(results[3]));
                 Assert.True(float.IsNaN(RowVector256.MaxAcross(RowVector256.Load(px))));
+            }
+
+            if (GemmMicroKernels.IsSupported(GemmIsa.Vector128))
+            {
+                RowVector128.Store(RowVector128.Exp(RowVector128.Load(px)), pr);
+                Assert.True(float.IsNaN(results[0]) && float.IsNaN(results[3]));
+                Assert.Equal(1f, results[1]);
+                RowVector128.Store(RowVector128.Tanh(RowVector128.Load(px + 8)), pr + 8);
+                Assert.True(float.IsNaN(results[8]));
+                Assert.True(Math.Abs(results[9] - Math.Tanh(1)) < 5e-7);
+                Assert.True(float.IsNaN(RowVector128.MaxAcross(RowVector128.Load(px))));
             }
         }
     }
