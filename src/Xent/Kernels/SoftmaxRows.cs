@@ -417,7 +417,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
     }
 
     /// <summary>Per-position float arrays <see cref="PortableTileLanes{TV}"/> keeps in its scratch.</summary>
-    private const int PortableLaneArrays = 6;
+    private const int PortableLaneArrays = 7;
 
     /// <summary>Cross-entropy with class targets for <paramref name="lanes"/> (a multiple of 16) consecutive positions
     /// from <paramref name="p0"/> of a (N, C, D) input, read as floats from <paramref name="src"/> (class stride
@@ -439,7 +439,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         float* w = (float*)Weight;
         float eps = float.CreateTruncating(Smoothing);
         bool smoothed = eps != 0f;
-        float* mx = scratch, s = mx + lanes, sumWd = s + lanes, a = sumWd + lanes, b = a + lanes, loss = b + lanes;
+        float* mx = scratch, s = mx + lanes, sumWd = s + lanes, a = sumWd + lanes, b = a + lanes, fix = b + lanes, loss = fix + lanes;
         int step = TV.Count;
 
         // 1. Two vectors of positions at a time: the max over the classes (the machine's own max, which may drop a NaN: the
@@ -519,8 +519,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
             }
 
             float g = float.CreateTruncating(Upstream(p0 + l));
-            loss[l] = ClassRowTerms((int)t, s[l], src[t * d + l] - mx[l], sumWd[l], g, out a[l], out b[l], out float fix);
-            s[l] = fix;   // (the sum is no longer needed)
+            loss[l] = ClassRowTerms((int)t, s[l], src[t * d + l] - mx[l], sumWd[l], g, out a[l], out b[l], out fix[l]);
         }
 
         // 3. The gradient: a·e + b·w_k in one contiguous run per class, then each target's own term.
@@ -530,14 +529,14 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
             for (int k = 0; k < c; k++)
             {
                 float* ek = e + k * lanes;
-                float* ok2 = o + k * outStride;
+                float* run = o + k * outStride;
                 TV wk = TV.Create(bw == null ? 1f : bw[k]);
                 for (int l = 0; l < lanes; l += step)
                 {
                     TV r = smoothed
                         ? TV.MultiplyAdd(TV.Load(ek + l), TV.Load(a + l), TV.Multiply(TV.Load(b + l), wk))
                         : TV.Multiply(TV.Load(ek + l), TV.Load(a + l));
-                    TV.Store(r, ok2 + l);
+                    TV.Store(r, run + l);
                 }
             }
 
@@ -546,7 +545,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                 long t = long.CreateTruncating(Target[p0 + l]);
                 if (t != IgnoreIndex && ok[l / 16] != 0)
                 {
-                    o[t * outStride + l] = TargetGradient(e[t * lanes + l], a[l], b[l], bw, (int)t, s[l]);
+                    o[t * outStride + l] = TargetGradient(e[t * lanes + l], a[l], b[l], bw, (int)t, fix[l]);
                 }
             }
         }
