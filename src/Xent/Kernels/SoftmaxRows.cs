@@ -319,21 +319,30 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                 T* src = Input + n * c * d + j0;
                 T* o0 = Output == null ? null : Output + n * c * d + j0;
                 partial += TileLanes(n * d + j0, lanes, src, pxt, o0, d, pscratch, out int* ok);
-
-                // Groups with a non-finite logit: the general path, one position at a time.
-                for (int g = 0; g < lanes; g += 16)
-                {
-                    if (ok[g / 16] == 0)
-                    {
-                        partial += Positions(n, j0 + g, 16, xs, ts, gs, tmp, tmp2);
-                    }
-                }
+                partial += LeftToTheGeneralPath(n, j0, width, lanes, ok, xs, ts, gs, tmp, tmp2);
             }
         }
         finally
         {
             ArrayPool<float>.Shared.Return(scratch);
             ArrayPool<float>.Shared.Return(xt);
+        }
+
+        return partial;
+    }
+
+    /// <summary>What a tile kernel left of its <paramref name="width"/> positions, one at a time on the general path: the
+    /// groups of 16 with a 0 in <paramref name="ok"/> (a non-finite logit) and the positions past
+    /// <paramref name="lanes"/>.</summary>
+    private double LeftToTheGeneralPath(long n, long j0, int width, int lanes, int* ok, TC[] xs, TC[]? ts, TC[]? gs, TC[] tmp, TC[] tmp2)
+    {
+        double partial = 0;
+        for (int g = 0; g < lanes; g += 16)
+        {
+            if (ok[g / 16] == 0)
+            {
+                partial += Positions(n, j0 + g, 16, xs, ts, gs, tmp, tmp2);
+            }
         }
 
         if (lanes < width)
@@ -392,13 +401,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                     }
                 }
 
-                for (int g = 0; g < lanes; g += 16)
-                {
-                    if (ok[g / 16] == 0)
-                    {
-                        partial += Positions(n, j0 + g, 16, xs, ts, gs, tmp, tmp2);
-                    }
-                }
+                partial += LeftToTheGeneralPath(n, j0, width, lanes, ok, xs, ts, gs, tmp, tmp2);
             }
         }
         finally
@@ -406,11 +409,6 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
             ArrayPool<float>.Shared.Return(scratch);
             ArrayPool<float>.Shared.Return(exps);
             ArrayPool<float>.Shared.Return(tile);
-        }
-
-        if (lanes < width)
-        {
-            partial += Positions(n, j0 + lanes, width - lanes, xs, ts, gs, tmp, tmp2);
         }
 
         return partial;
