@@ -234,7 +234,7 @@ internal static unsafe class FloatRows
     }
 
     /// <summary>s = Σ exp(x_i − m); when <paramref name="e"/> is not null, also e_i = exp(x_i − m). When
-    /// <paramref name="ahead"/> is not null, the n floats there are prefetched into L2 meanwhile (AVX-512; a prefetch never
+    /// <paramref name="ahead"/> is not null, the n floats there are prefetched into L2 meanwhile (AVX-512 and AVX2; a prefetch never
     /// faults, so they may lie past the end of the data).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float ExpSum(float* x, int n, float m, float* e, float* ahead = null)
@@ -267,6 +267,12 @@ internal static unsafe class FloatRows
             Vector256<float> acc0 = Vector256<float>.Zero, acc1 = Vector256<float>.Zero;
             for (; i <= n - 16; i += 16)
             {
+                // (1024 × 32000, alternated call by call: 0.93–0.94 of the time without; 16384 × 1000: 1.00.)
+                if (ahead != null)
+                {
+                    Sse.Prefetch1(ahead + i);
+                }
+
                 Vector256<float> e0 = Exp(Vector256.Load(x + i) - vm);
                 Vector256<float> e1 = Exp(Vector256.Load(x + i + 8) - vm);
                 if (e != null)
