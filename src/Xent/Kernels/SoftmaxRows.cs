@@ -289,14 +289,14 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         long j0 = block % _tilesPerBatch * _tileWidth;
         int width = (int)Math.Min(_tileWidth, d - j0);
         int lanes = width & ~15;
-        if (Kind != RowKind.ClassTarget || typeof(TC) != typeof(float) || c == 0 || lanes == 0)
+        if (Kind == RowKind.LogSoftmax || typeof(TC) != typeof(float) || c == 0 || lanes == 0)
         {
             return Positions(n, j0, width, xs, ts, gs, tmp, tmp2);
         }
 
-        if (!Avx512F.IsSupported)
+        if (!Avx512F.IsSupported || Kind == RowKind.ProbabilityTarget)
         {
-            return Avx2.IsSupported && Fma.IsSupported || Vector128.IsHardwareAccelerated
+            return Vector128.IsHardwareAccelerated
                 ? PortableTileBlock(n, j0, width, lanes, xs, ts, gs, tmp, tmp2)
                 : Positions(n, j0, width, xs, ts, gs, tmp, tmp2);
         }
@@ -353,10 +353,11 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         return partial;
     }
 
-    /// <summary><see cref="TileBlock"/> without AVX-512: <see cref="PortableTileLanes{TV}"/> in 256-bit lanes (AVX2 with
-    /// FMA) or 128-bit ones (Arm, x86 below AVX2), then the general path for the groups of 16 positions it leaves and for
-    /// the last width mod 16. float16 and bfloat16 tiles are widened into a float tile first and their gradient narrowed
-    /// from one, so that they are the float32 kernel's results rounded once.</summary>
+    /// <summary><see cref="TileBlock"/> without AVX-512, and for probability targets with it:
+    /// <see cref="PortableTileLanes{TV}"/> in 512-bit lanes (AVX-512), 256-bit ones (AVX2 with FMA) or 128-bit ones (Arm,
+    /// x86 below AVX2), then the general path for the groups of 16 positions it leaves and for the last width mod 16.
+    /// float16 and bfloat16 tiles (and their probability targets) are widened into a float tile first and their gradient
+    /// narrowed from one, so that they are the float32 kernel's results rounded once.</summary>
     private double PortableTileBlock(long n, long j0, int width, int lanes, TC[] xs, TC[]? ts, TC[]? gs, TC[] tmp, TC[] tmp2)
     {
         int c = G.C;
@@ -365,7 +366,8 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         double partial = 0;
         float[] scratch = ArrayPool<float>.Shared.Rent(PortableLaneArrays * lanes + lanes / 16);
         float[] exps = ArrayPool<float>.Shared.Rent(Output != null ? c * lanes : 1);
-        float[] tile = ArrayPool<float>.Shared.Rent(wide ? c * lanes * (Output != null ? 2 : 1) : 1);
+        bool probabilities = Kind == RowKind.ProbabilityTarget;
+        float[] tile = ArrayPool<float>.Shared.Rent(wide ? c * lanes * (1 + (Output != null ? 1 : 0) + (probabilities ? 1 : 0)) : 1);
         try
         {
             fixed (float* pscratch = scratch)
@@ -375,24 +377,39 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                 int* ok = (int*)(pscratch + PortableLaneArrays * lanes);
                 T* input = Input + n * c * d + j0;
                 T* output = Output == null ? null : Output + n * c * d + j0;
-                float* src = (float*)input, o = (float*)output;
+                T* target = probabilities ? ProbTarget + n * c * d + j0 : null;
+                float* src = (float*)input, o = (float*)output, pt = (float*)target;
                 long srcStride = d, outStride = d;
                 if (wide)
                 {
-                    for (int k = 0; k < c; k++)
+                    float* next = ptile;
+                    src = next;
+                    next += c * lanes;
+                    if (probabilities)
                     {
-                        Elements.Widen(new ReadOnlySpan<T>(input + k * d, lanes), new Span<float>(ptile + k * lanes, lanes));
+                        pt = next;
+                        next += c * lanes;
                     }
 
-                    src = ptile;
+                    for (int k = 0; k < c; k++)
+                    {
+                        Elements.Widen(new ReadOnlySpan<T>(input + k * d, lanes), new Span<float>(src + k * lanes, lanes));
+                        if (probabilities)
+                        {
+                            Elements.Widen(new ReadOnlySpan<T>(target + k * d, lanes), new Span<float>(pt + k * lanes, lanes));
+                        }
+                    }
+
                     srcStride = lanes;
-                    o = output == null ? null : ptile + c * lanes;
+                    o = output == null ? null : next;
                     outStride = lanes;
                 }
 
-                partial += Avx2.IsSupported && Fma.IsSupported
-                    ? PortableTileLanes<Linear.RowVector256>(n * d + j0, lanes, src, srcStride, o, outStride, pscratch, pexps, ok)
-                    : PortableTileLanes<Linear.RowVector128>(n * d + j0, lanes, src, srcStride, o, outStride, pscratch, pexps, ok);
+                partial += Avx512F.IsSupported
+                    ? PortableTileLanes<Linear.RowVector512>(n * d + j0, lanes, src, pt, srcStride, o, outStride, pscratch, pexps, ok)
+                    : Avx2.IsSupported && Fma.IsSupported
+                    ? PortableTileLanes<Linear.RowVector256>(n * d + j0, lanes, src, pt, srcStride, o, outStride, pscratch, pexps, ok)
+                    : PortableTileLanes<Linear.RowVector128>(n * d + j0, lanes, src, pt, srcStride, o, outStride, pscratch, pexps, ok);
                 if (wide && output != null)
                 {
                     for (int k = 0; k < c; k++)
@@ -414,22 +431,27 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         return partial;
     }
 
+    /// <summary>Classes per block of <see cref="PortableTileLanes{TV}"/>' sums.</summary>
+    private const int PortableSumBlock = 16;
+
     /// <summary>Per-position float arrays <see cref="PortableTileLanes{TV}"/> keeps in its scratch.</summary>
     private const int PortableLaneArrays = 7;
 
-    /// <summary>Cross-entropy with class targets for <paramref name="lanes"/> (a multiple of 16) consecutive positions
-    /// from <paramref name="p0"/> of a (N, C, D) input, read as floats from <paramref name="src"/> (class stride
-    /// <paramref name="srcStride"/>) and its gradient written to <paramref name="o"/> (class stride
-    /// <paramref name="outStride"/>; null for none), vectorized across positions as <see cref="TileLanes"/> is, in a simpler form for
-    /// machines without AVX-512: per pair of vectors of positions, the max over the classes and then the exps against it
-    /// (their sum, Σ w·(x − max) for smoothing, and the exps kept in <paramref name="e"/>, C × lanes floats); the
-    /// coefficients per position (<see cref="ClassRowTerms"/>, the row kernels' formulas); the gradient one contiguous run
-    /// per class, and each target's own term over it (<see cref="TargetGradient"/>). Every load and store is contiguous;
-    /// nothing is transposed. A group of 16 positions with a non-finite max at a position that counts is left, with a 0
-    /// in <paramref name="ok"/>, for the general path; an ignored position gets loss 0 and gradient 0 whatever its
-    /// logits. Returns the sum of the tile's losses, in position order.</summary>
+    /// <summary>Cross-entropy for <paramref name="lanes"/> (a multiple of 16) consecutive positions from
+    /// <paramref name="p0"/> of a (N, C, D) input, read as floats from <paramref name="src"/> (class stride
+    /// <paramref name="srcStride"/>), with class targets or, when <paramref name="pt"/> is not null, the probability
+    /// targets there (the same layout), and its gradient written to <paramref name="o"/> (class stride
+    /// <paramref name="outStride"/>; null for none). Vectorized across positions as <see cref="TileLanes"/> is, in a
+    /// simpler form: per pair of vectors of positions, the max over the classes and then the exps against it (their sum,
+    /// Σ w·(x − max) for smoothing, for probabilities q = Σ u and Σ u·(x − max) with u = w·((1 − ε)·t + ε/C), and the exps
+    /// kept in <paramref name="e"/>, C × lanes floats); the coefficients per position (<see cref="ClassRowTerms"/> and
+    /// <see cref="ProbabilityRowFloat(Span{TC}, Span{TC}, Span{TC}, TC[], TC[], TC)"/>'s formulas); the gradient one
+    /// contiguous run per class, and for class targets each target's own term over it (<see cref="TargetGradient"/>).
+    /// Every load and store is contiguous; nothing is transposed. A group of 16 positions with a non-finite max or sum at a
+    /// position that counts is left, with a 0 in <paramref name="ok"/>, for the general path; an ignored position gets loss
+    /// 0 and gradient 0 whatever its logits. Returns the sum of the tile's losses, in position order.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private readonly double PortableTileLanes<TV>(long p0, int lanes, float* src, long srcStride, float* o, long outStride, float* scratch, float* e, int* ok)
+    private readonly double PortableTileLanes<TV>(long p0, int lanes, float* src, float* pt, long srcStride, float* o, long outStride, float* scratch, float* e, int* ok)
         where TV : struct, Linear.IRowVector<TV>
     {
         int c = G.C;
@@ -437,6 +459,10 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         float* w = (float*)Weight;
         float eps = float.CreateTruncating(Smoothing);
         bool smoothed = eps != 0f;
+        bool probabilities = pt != null;
+        float keep = eps != 0f ? 1f - eps : 1f, add = eps != 0f ? eps / c : 0f;
+        TV keepV = TV.Create(keep), addV = TV.Create(add);
+        // For probabilities, sumWd holds Σ u·(x − max) and fix holds q = Σ u until the coefficients replace them.
         float* mx = scratch, s = mx + lanes, sumWd = s + lanes, a = sumWd + lanes, b = a + lanes, fix = b + lanes, loss = fix + lanes;
         int step = TV.Count;
 
@@ -445,43 +471,82 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         //    class stride maps the lines to few L1 sets).
         for (int l = 0; l < lanes; l += 2 * step)
         {
+            // The second vector's offset: step, or 0 for a last vector without a pair (512-bit lanes, an odd count), which
+            // is then computed twice and stored twice, the same values.
+            int h = Math.Min(step, lanes - step - l);
             TV m0 = TV.Create(float.NegativeInfinity), m1 = m0;
             float* row = src + l;
             for (int k = 0; k < c; k++, row += d)
             {
                 m0 = TV.MaxNative(m0, TV.Load(row));
-                m1 = TV.MaxNative(m1, TV.Load(row + step));
+                m1 = TV.MaxNative(m1, TV.Load(row + h));
             }
 
-            TV s0 = TV.Create(0f), s1 = s0, w0 = s0, w1 = s0;
+            // The sums in two levels: over blocks of 16 classes in registers, the blocks' partials added in the
+            // per-position arrays, so that no float sum runs over more than 16 + C / 16 terms (over all C, a
+            // probability loss at 1500 classes came out 1e-6 off, the general path's 1e-7).
             row = src + l;
+            float* tk = pt + l;
             float* ek = e + l;
-            for (int k = 0; k < c; k++, row += d, ek += lanes)
+            for (int k0 = 0; k0 < c; k0 += PortableSumBlock)
             {
-                TV d0 = TV.Subtract(TV.Load(row), m0), d1 = TV.Subtract(TV.Load(row + step), m1);
-                TV e0 = TV.Exp(d0), e1 = TV.Exp(d1);
-                s0 = TV.Add(s0, e0);
-                s1 = TV.Add(s1, e1);
-                if (o != null)
+                TV s0 = TV.Create(0f), s1 = s0, w0 = s0, w1 = s0, q0 = s0, q1 = s0;
+                for (int k = k0, kEnd = Math.Min(c, k0 + PortableSumBlock); k < kEnd; k++, row += d, tk += d, ek += lanes)
                 {
-                    TV.Store(e0, ek);
-                    TV.Store(e1, ek + step);
+                    TV d0 = TV.Subtract(TV.Load(row), m0), d1 = TV.Subtract(TV.Load(row + h), m1);
+                    TV e0 = TV.Exp(d0), e1 = TV.Exp(d1);
+                    s0 = TV.Add(s0, e0);
+                    s1 = TV.Add(s1, e1);
+                    if (o != null)
+                    {
+                        TV.Store(e0, ek);
+                        TV.Store(e1, ek + h);
+                    }
+
+                    if (probabilities)
+                    {
+                        TV u0 = TV.Add(TV.Multiply(TV.Load(tk), keepV), addV), u1 = TV.Add(TV.Multiply(TV.Load(tk + h), keepV), addV);
+                        if (w != null)
+                        {
+                            TV wk = TV.Create(w[k]);
+                            u0 = TV.Multiply(u0, wk);
+                            u1 = TV.Multiply(u1, wk);
+                        }
+
+                        q0 = TV.Add(q0, u0);
+                        q1 = TV.Add(q1, u1);
+                        w0 = TV.MultiplyAdd(u0, d0, w0);
+                        w1 = TV.MultiplyAdd(u1, d1, w1);
+                    }
+                    else if (smoothed)
+                    {
+                        TV wk = TV.Create(w == null ? 1f : w[k]);
+                        w0 = TV.MultiplyAdd(wk, d0, w0);
+                        w1 = TV.MultiplyAdd(wk, d1, w1);
+                    }
                 }
 
-                if (smoothed)
+                if (k0 != 0)
                 {
-                    TV wk = TV.Create(w == null ? 1f : w[k]);
-                    w0 = TV.MultiplyAdd(wk, d0, w0);
-                    w1 = TV.MultiplyAdd(wk, d1, w1);
+                    s0 = TV.Add(TV.Load(s + l), s0);
+                    s1 = TV.Add(TV.Load(s + l + h), s1);
+                    w0 = TV.Add(TV.Load(sumWd + l), w0);
+                    w1 = TV.Add(TV.Load(sumWd + l + h), w1);
+                    q0 = TV.Add(TV.Load(fix + l), q0);
+                    q1 = TV.Add(TV.Load(fix + l + h), q1);
                 }
+
+                // (With h = 0 the second store overwrites the first with the same value.)
+                TV.Store(s0, s + l);
+                TV.Store(s1, s + l + h);
+                TV.Store(w0, sumWd + l);
+                TV.Store(w1, sumWd + l + h);
+                TV.Store(q0, fix + l);
+                TV.Store(q1, fix + l + h);
             }
 
             TV.Store(m0, mx + l);
-            TV.Store(m1, mx + l + step);
-            TV.Store(s0, s + l);
-            TV.Store(s1, s + l + step);
-            TV.Store(w0, sumWd + l);
-            TV.Store(w1, sumWd + l + step);
+            TV.Store(m1, mx + l + h);
         }
 
         // 2. Per position: the loss and the gradient's coefficients.
@@ -492,6 +557,22 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
 
         for (int l = 0; l < lanes; l++)
         {
+            if (probabilities)
+            {
+                if (!float.IsFinite(mx[l]) || !float.IsFinite(s[l]) || !float.IsFinite(sumWd[l]))
+                {
+                    ok[l / 16] = 0;   // a NaN or an infinity among the logits or targets: the general path
+                    continue;
+                }
+
+                float gp = float.CreateTruncating(Upstream(p0 + l));
+                float q = fix[l];
+                loss[l] = q * MathF.Log(s[l]) - sumWd[l];
+                a[l] = gp * q / s[l];
+                b[l] = gp;
+                continue;
+            }
+
             long t = long.CreateTruncating(Target[p0 + l]);
             if (t == IgnoreIndex)
             {
@@ -520,8 +601,28 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
             loss[l] = ClassRowTerms((int)t, s[l], src[t * d + l] - mx[l], sumWd[l], g, out a[l], out b[l], out fix[l]);
         }
 
-        // 3. The gradient: a·e + b·w_k in one contiguous run per class, then each target's own term.
-        if (o != null)
+        // 3. The gradient: a·e + b·w_k (probabilities: a·e − g·u) in one contiguous run per class, then each class
+        //    target's own term.
+        if (o != null && probabilities)
+        {
+            for (int k = 0; k < c; k++)
+            {
+                float* ek = e + k * lanes;
+                float* tk = pt + k * d;
+                float* run = o + k * outStride;
+                for (int l = 0; l < lanes; l += step)
+                {
+                    TV u = TV.Add(TV.Multiply(TV.Load(tk + l), keepV), addV);
+                    if (w != null)
+                    {
+                        u = TV.Multiply(u, TV.Create(w[k]));
+                    }
+
+                    TV.Store(TV.Subtract(TV.Multiply(TV.Load(ek + l), TV.Load(a + l)), TV.Multiply(u, TV.Load(b + l))), run + l);
+                }
+            }
+        }
+        else if (o != null)
         {
             float* bw = smoothed ? w : null;
             for (int k = 0; k < c; k++)
