@@ -14,7 +14,8 @@ namespace Xent.Bench;
 /// fastest and median time and the median of the per-pair ratios B/A with its quartiles; the order within a pair
 /// alternates from pair to pair.
 /// </summary>
-/// <remarks>KIND: ce-f32, ce-f16, ce-bf16 (class targets, one in 31 ignored), prob-f32 (probability targets). SHAPE: N×C
+/// <remarks>KIND: ce-f32, ce-f16, ce-bf16 (class targets, one in 31 ignored), prob-f32 (probability targets),
+/// logsoftmax-f32 (log-softmax over dimension 1; --forward changes nothing). SHAPE: N×C
 /// rows as 16384x1000, or N×C×D as 8x21x262144 (targets N×D). Forward and backward with a mean, unless --forward.</remarks>
 internal static class AbCommand
 {
@@ -221,8 +222,14 @@ internal static class AbCommand
                 return () => Functional.CrossEntropy<float>(x, shape, p, loss, Reduction.Mean, default, 0.0, g);
             }
 
+            case "logsoftmax-f32":
+            {
+                float[] y = GC.AllocateUninitializedArray<float>((int)elements, pinned: true);
+                return () => Functional.LogSoftmax<float>(x, shape, 1, y);
+            }
+
             default:
-                problem = $"--case '{spec}': unknown kind '{parts[0]}' (ce-f32, ce-f16, ce-bf16, prob-f32)";
+                problem = $"--case '{spec}': unknown kind '{parts[0]}' (ce-f32, ce-f16, ce-bf16, prob-f32, logsoftmax-f32)";
                 return null;
         }
     }

@@ -289,12 +289,12 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         long j0 = block % _tilesPerBatch * _tileWidth;
         int width = (int)Math.Min(_tileWidth, d - j0);
         int lanes = width & ~15;
-        if (Kind == RowKind.LogSoftmax || typeof(TC) != typeof(float) || c == 0 || lanes == 0)
+        if (typeof(TC) != typeof(float) || c == 0 || lanes == 0)
         {
             return Positions(n, j0, width, xs, ts, gs, tmp, tmp2);
         }
 
-        if (!Avx512F.IsSupported || Kind == RowKind.ProbabilityTarget)
+        if (!Avx512F.IsSupported || Kind != RowKind.ClassTarget)
         {
             return Vector128.IsHardwareAccelerated
                 ? PortableTileBlock(n, j0, width, lanes, xs, ts, gs, tmp, tmp2)
@@ -353,7 +353,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         return partial;
     }
 
-    /// <summary><see cref="TileBlock"/> without AVX-512, and for probability targets with it:
+    /// <summary><see cref="TileBlock"/> without AVX-512, and for probability targets and log-softmax with it:
     /// <see cref="PortableTileLanes{TV}"/> in 512-bit lanes (AVX-512), 256-bit ones (AVX2 with FMA) or 128-bit ones (Arm,
     /// x86 below AVX2), then the general path for the groups of 16 positions it leaves and for the last width mod 16.
     /// float16 and bfloat16 tiles (and their probability targets) are widened into a float tile first and their gradient
@@ -365,7 +365,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         bool wide = typeof(T) != typeof(float);
         double partial = 0;
         float[] scratch = ArrayPool<float>.Shared.Rent(PortableLaneArrays * lanes + lanes / 16);
-        float[] exps = ArrayPool<float>.Shared.Rent(Output != null ? c * lanes : 1);
+        float[] exps = ArrayPool<float>.Shared.Rent(Output != null && Kind != RowKind.LogSoftmax ? c * lanes : 1);
         bool probabilities = Kind == RowKind.ProbabilityTarget;
         float[] tile = ArrayPool<float>.Shared.Rent(wide ? c * lanes * (1 + (Output != null ? 1 : 0) + (probabilities ? 1 : 0)) : 1);
         try
@@ -405,11 +405,30 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                     outStride = lanes;
                 }
 
-                partial += Avx512F.IsSupported
+                if (Kind == RowKind.LogSoftmax)
+                {
+                    if (Avx512F.IsSupported)
+                    {
+                        PortableLogSoftmax<Linear.RowVector512>(lanes, src, srcStride, o, outStride, pscratch, ok);
+                    }
+                    else if (Avx2.IsSupported && Fma.IsSupported)
+                    {
+                        PortableLogSoftmax<Linear.RowVector256>(lanes, src, srcStride, o, outStride, pscratch, ok);
+                    }
+                    else
+                    {
+                        PortableLogSoftmax<Linear.RowVector128>(lanes, src, srcStride, o, outStride, pscratch, ok);
+                    }
+                }
+                else
+                {
+                    partial += Avx512F.IsSupported
                     ? PortableTileLanes<Linear.RowVector512>(n * d + j0, lanes, src, pt, srcStride, o, outStride, pscratch, pexps, ok)
                     : Avx2.IsSupported && Fma.IsSupported
                     ? PortableTileLanes<Linear.RowVector256>(n * d + j0, lanes, src, pt, srcStride, o, outStride, pscratch, pexps, ok)
                     : PortableTileLanes<Linear.RowVector128>(n * d + j0, lanes, src, pt, srcStride, o, outStride, pscratch, pexps, ok);
+                }
+
                 if (wide && output != null)
                 {
                     for (int k = 0; k < c; k++)
@@ -429,6 +448,81 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         }
 
         return partial;
+    }
+
+    /// <summary>Log-softmax over the classes for <paramref name="lanes"/> (a multiple of 16) consecutive positions, read
+    /// from <paramref name="src"/> and written to <paramref name="o"/> (class strides <paramref name="srcStride"/> and
+    /// <paramref name="outStride"/>), as <see cref="LogSoftmaxFloat"/> takes a row: the max m and s = Σ exp(x − m) (in
+    /// blocks of 16 classes, as <see cref="PortableTileLanes{TV}"/> sums), then (x − m) − log s one contiguous run per
+    /// class. A group of 16 positions with a non-finite max or sum is left, with a 0 in <paramref name="ok"/>, for the
+    /// general path (PyTorch's NaNs and infinities).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private readonly void PortableLogSoftmax<TV>(int lanes, float* src, long srcStride, float* o, long outStride, float* scratch, int* ok)
+        where TV : struct, Linear.IRowVector<TV>
+    {
+        int c = G.C;
+        long d = srcStride;
+        float* mx = scratch, s = mx + lanes;
+        int step = TV.Count;
+        for (int l = 0; l < lanes; l += 2 * step)
+        {
+            int h = Math.Min(step, lanes - step - l);
+            TV m0 = TV.Create(float.NegativeInfinity), m1 = m0;
+            float* row = src + l;
+            for (int k = 0; k < c; k++, row += d)
+            {
+                m0 = TV.MaxNative(m0, TV.Load(row));
+                m1 = TV.MaxNative(m1, TV.Load(row + h));
+            }
+
+            row = src + l;
+            for (int k0 = 0; k0 < c; k0 += PortableSumBlock)
+            {
+                TV s0 = TV.Create(0f), s1 = s0;
+                for (int k = k0, kEnd = Math.Min(c, k0 + PortableSumBlock); k < kEnd; k++, row += d)
+                {
+                    s0 = TV.Add(s0, TV.Exp(TV.Subtract(TV.Load(row), m0)));
+                    s1 = TV.Add(s1, TV.Exp(TV.Subtract(TV.Load(row + h), m1)));
+                }
+
+                if (k0 != 0)
+                {
+                    s0 = TV.Add(TV.Load(s + l), s0);
+                    s1 = TV.Add(TV.Load(s + l + h), s1);
+                }
+
+                TV.Store(s0, s + l);
+                TV.Store(s1, s + l + h);
+            }
+
+            TV.Store(m0, mx + l);
+            TV.Store(m1, mx + l + h);
+        }
+
+        for (int g = 0; g < lanes / 16; g++)
+        {
+            ok[g] = 1;
+        }
+
+        for (int l = 0; l < lanes; l++)
+        {
+            if (!float.IsFinite(mx[l]) || !float.IsFinite(s[l]))
+            {
+                ok[l / 16] = 0;
+            }
+
+            s[l] = MathF.Log(s[l]);
+        }
+
+        for (int k = 0; k < c; k++)
+        {
+            float* row = src + k * d;
+            float* run = o + k * outStride;
+            for (int l = 0; l < lanes; l += step)
+            {
+                TV.Store(TV.Subtract(TV.Subtract(TV.Load(row + l), TV.Load(mx + l)), TV.Load(s + l)), run + l);
+            }
+        }
     }
 
     /// <summary>Classes per block of <see cref="PortableTileLanes{TV}"/>' sums.</summary>

@@ -656,6 +656,44 @@ public sealed class FastPathTests
         }
     }
 
+    /// <summary>K-dim log-softmax goes through the tile kernel: against float64 on the same values (every position's
+    /// 21, 3, 700 or 1500 classes), with groups holding a NaN, a +∞, a position of all −∞ (NaN there) and one of a
+    /// −∞ beside finite logits (−∞ there) left to the general path, and large logits (65504) whose log s must not be
+    /// lost; float16 is the float32 kernel's result rounded once.</summary>
+    [Theory]
+    [InlineData(2, 21, 80)]
+    [InlineData(1, 3, 30000)]
+    [InlineData(1, 700, 48)]
+    [InlineData(2, 1500, 40)]
+    public void KDimLogSoftmaxMatchesFloat64(int n, int c, int d)
+    {
+        var rnd = new Random(n * 11 + c + d);
+        float[] x = [.. Enumerable.Range(0, n * c * d).Select(_ => (float)(rnd.NextDouble() * 40 - 20))];
+        // Positions 5, 21, 33, 36 and 39 of sample 0 (every d here is at least 40).
+        x[1 * d + 5] = float.NaN;
+        x[0 * d + 21] = float.PositiveInfinity;
+        for (int k = 0; k < c; k++) x[k * d + 33] = float.NegativeInfinity;
+        x[(c - 1) * d + 36] = float.NegativeInfinity;
+        x[0 * d + 39] = 65504f;
+        x[(c - 1) * d + 39] = 65504f;
+        var expected = new double[x.Length];
+        var got = new float[x.Length];
+        Functional.LogSoftmax<double>([.. x.Select(v => (double)v)], [n, c, d], 1, expected);
+        Functional.LogSoftmax<float>(x, [n, c, d], 1, got);
+        for (int i = 0; i < x.Length; i++)
+        {
+            if (double.IsNaN(expected[i]) || double.IsInfinity(expected[i])) Assert.True(expected[i].Equals((double)got[i]), $"({n},{c},{d}) logp[{i}]: expected {expected[i]}, got {got[i]}");
+            else AssertClose(expected[i], got[i], 1e-6, $"({n},{c},{d}) logp[{i}]");
+        }
+
+        float[] xh = [.. x.Select(v => (float)(Half)v)];
+        var gotF = new float[x.Length];
+        var gotH = new Half[x.Length];
+        Functional.LogSoftmax<float>(xh, [n, c, d], 1, gotF);
+        Functional.LogSoftmax<Half>([.. xh.Select(v => (Half)v)], [n, c, d], 1, gotH);
+        for (int i = 0; i < x.Length; i++) Assert.True(((Half)gotF[i]).Equals(gotH[i]), $"({n},{c},{d}) half logp[{i}]: {gotH[i]} against {(Half)gotF[i]}");
+    }
+
     [Fact]
     public void KDimNonFiniteLogitsFollowPyTorchAndIgnoredOnesContributeNothing()
     {
