@@ -799,6 +799,34 @@ public sealed class FastPathTests
         Assert.True(allocated < 100, $"{allocated} bytes allocated by 60 calls");
     }
 
+    /// <summary>The K-dim tile kernels (class targets, probability targets, log-softmax, on whichever width the machine
+    /// runs) rent their scratch from the pool: no allocation per call once warm (60 calls on one thread).</summary>
+    [Fact]
+    public void KDimSpanEntryPointsDoNotAllocateInSteadyState()
+    {
+        const int n = 2, c = 21, d = 4096;
+        (float[] x, long[] t) = Data(12, (long)n * c * d, (long)n * d, c);
+        float[] p = [.. x.Select(v => MathF.Abs(v) / 100f)];
+        var grad = new float[x.Length];
+        var loss = new float[1];
+        void Calls()
+        {
+            Functional.CrossEntropy<float, long>(x, [n, c, d], t, [n, d], loss, labelSmoothing: 0.1, gradInput: grad);
+            Functional.CrossEntropy<float>(x, [n, c, d], p, loss, Reduction.Mean, default, 0.1, grad);
+            Functional.LogSoftmax<float>(x, [n, c, d], 1, grad);
+        }
+
+        // One thread, so that all the work is on this thread's count.
+        long allocated = Threads.Run(1, () =>
+        {
+            for (int i = 0; i < 40; i++) Calls();
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 20; i++) Calls();
+            return GC.GetAllocatedBytesForCurrentThread() - before;
+        });
+        Assert.True(allocated < 100, $"{allocated} bytes allocated by 60 calls");
+    }
+
     /// <summary>Probability targets (one read of the row and its targets on AVX-512, exps against the max, which the row
     /// before's pass takes) and log-softmax against float64: every class count 1…130 (every remainder of 16 and 32), rows
     /// past the 16384-term blocks, and in each a row whose logits lie more than 80 above its first and one whose first
