@@ -467,15 +467,8 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         for (int l = 0; l < lanes; l += 2 * step)
         {
             int h = Math.Min(step, lanes - step - l);
-            TV m0 = TV.Create(float.NegativeInfinity), m1 = m0;
+            (TV m0, TV m1) = PairMax<TV>(src + l, h, c, d);
             float* row = src + l;
-            for (int k = 0; k < c; k++, row += d)
-            {
-                m0 = TV.MaxNative(m0, TV.Load(row));
-                m1 = TV.MaxNative(m1, TV.Load(row + h));
-            }
-
-            row = src + l;
             for (int k0 = 0; k0 < c; k0 += PortableSumBlock)
             {
                 TV s0 = TV.Create(0f), s1 = s0;
@@ -485,14 +478,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                     s1 = TV.Add(s1, TV.Exp(TV.Subtract(TV.Load(row + h), m1)));
                 }
 
-                if (k0 != 0)
-                {
-                    s0 = TV.Add(TV.Load(s + l), s0);
-                    s1 = TV.Add(TV.Load(s + l + h), s1);
-                }
-
-                TV.Store(s0, s + l);
-                TV.Store(s1, s + l + h);
+                StorePartials(s0, s1, s + l, h, k0 != 0);
             }
 
             TV.Store(m0, mx + l);
@@ -523,6 +509,40 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                 TV.Store(TV.Subtract(TV.Subtract(TV.Load(row + l), TV.Load(mx + l)), TV.Load(s + l)), run + l);
             }
         }
+    }
+
+    /// <summary>The max over the <paramref name="c"/> classes (class stride <paramref name="d"/>) of the vector of
+    /// positions at <paramref name="row"/> and of the one <paramref name="h"/> further, with the machine's own max (which
+    /// may drop a NaN: the sum of exps shows it).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (TV M0, TV M1) PairMax<TV>(float* row, int h, int c, long d)
+        where TV : struct, Linear.IRowVector<TV>
+    {
+        TV m0 = TV.Create(float.NegativeInfinity), m1 = m0;
+        for (int k = 0; k < c; k++, row += d)
+        {
+            m0 = TV.MaxNative(m0, TV.Load(row));
+            m1 = TV.MaxNative(m1, TV.Load(row + h));
+        }
+
+        return (m0, m1);
+    }
+
+    /// <summary>Stores a block's partial sums for a pair of vectors of positions at <paramref name="at"/> and
+    /// <paramref name="h"/> further, added to what is there when <paramref name="add"/> (with h = 0 the second store
+    /// repeats the first, the same value).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StorePartials<TV>(TV v0, TV v1, float* at, int h, bool add)
+        where TV : struct, Linear.IRowVector<TV>
+    {
+        if (add)
+        {
+            v0 = TV.Add(TV.Load(at), v0);
+            v1 = TV.Add(TV.Load(at + h), v1);
+        }
+
+        TV.Store(v0, at);
+        TV.Store(v1, at + h);
     }
 
     /// <summary>Classes per block of <see cref="PortableTileLanes{TV}"/>' sums.</summary>
@@ -568,18 +588,12 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
             // The second vector's offset: step, or 0 for a last vector without a pair (512-bit lanes, an odd count), which
             // is then computed twice and stored twice, the same values.
             int h = Math.Min(step, lanes - step - l);
-            TV m0 = TV.Create(float.NegativeInfinity), m1 = m0;
-            float* row = src + l;
-            for (int k = 0; k < c; k++, row += d)
-            {
-                m0 = TV.MaxNative(m0, TV.Load(row));
-                m1 = TV.MaxNative(m1, TV.Load(row + h));
-            }
+            (TV m0, TV m1) = PairMax<TV>(src + l, h, c, d);
 
             // The sums in two levels: over blocks of 16 classes in registers, the blocks' partials added in the
             // per-position arrays, so that no float sum runs over more than 16 + C / 16 terms (over all C, a
             // probability loss at 1500 classes came out 1e-6 off, the general path's 1e-7).
-            row = src + l;
+            float* row = src + l;
             float* tk = pt + l;
             float* ek = e + l;
             for (int k0 = 0; k0 < c; k0 += PortableSumBlock)
@@ -620,23 +634,9 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                     }
                 }
 
-                if (k0 != 0)
-                {
-                    s0 = TV.Add(TV.Load(s + l), s0);
-                    s1 = TV.Add(TV.Load(s + l + h), s1);
-                    w0 = TV.Add(TV.Load(sumWd + l), w0);
-                    w1 = TV.Add(TV.Load(sumWd + l + h), w1);
-                    q0 = TV.Add(TV.Load(fix + l), q0);
-                    q1 = TV.Add(TV.Load(fix + l + h), q1);
-                }
-
-                // (With h = 0 the second store overwrites the first with the same value.)
-                TV.Store(s0, s + l);
-                TV.Store(s1, s + l + h);
-                TV.Store(w0, sumWd + l);
-                TV.Store(w1, sumWd + l + h);
-                TV.Store(q0, fix + l);
-                TV.Store(q1, fix + l + h);
+                StorePartials(s0, s1, s + l, h, k0 != 0);
+                StorePartials(w0, w1, sumWd + l, h, k0 != 0);
+                StorePartials(q0, q1, fix + l, h, k0 != 0);
             }
 
             TV.Store(m0, mx + l);
