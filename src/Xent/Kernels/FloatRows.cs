@@ -32,10 +32,10 @@ internal static unsafe class FloatRows
 
     /// <summary>Whether the fused kernels apply here: AVX-512 (with vscalefps), AVX2 with FMA, or any accelerated 128-bit
     /// vectors (Arm's AdvSIMD, x86 below AVX2), through the portable <see cref="Vector128"/> operations.</summary>
-    public static bool IsSupported => Avx512F.IsSupported || (Avx2.IsSupported && Fma.IsSupported) || Vector128.IsHardwareAccelerated;
+    public static bool IsSupported => Avx512F.IsSupported || IsAvx2 || Vector128.IsHardwareAccelerated;
 
     /// <summary>Whether the AVX2 forms run here; otherwise, below AVX-512, the 128-bit ones.</summary>
-    private static bool IsAvx2 => Avx2.IsSupported && Fma.IsSupported;
+    internal static bool IsAvx2 => Avx2.IsSupported && Fma.IsSupported;
 
     /// <summary>e^x for any x: x is first clamped to [−104, 104] (vmaxps and vminps with the constant first, so that a
     /// NaN x comes through). Below −104 e^x is 0 in float and above 88.7 it is +∞; unclamped, an x past about 2^18 leaves

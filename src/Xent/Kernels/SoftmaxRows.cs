@@ -405,29 +405,11 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                     outStride = lanes;
                 }
 
-                if (Kind == RowKind.LogSoftmax)
-                {
-                    if (Avx512F.IsSupported)
-                    {
-                        PortableLogSoftmax<Linear.RowVector512>(lanes, src, srcStride, o, outStride, pscratch, ok);
-                    }
-                    else if (Avx2.IsSupported && Fma.IsSupported)
-                    {
-                        PortableLogSoftmax<Linear.RowVector256>(lanes, src, srcStride, o, outStride, pscratch, ok);
-                    }
-                    else
-                    {
-                        PortableLogSoftmax<Linear.RowVector128>(lanes, src, srcStride, o, outStride, pscratch, ok);
-                    }
-                }
-                else
-                {
-                    partial += Avx512F.IsSupported
-                    ? PortableTileLanes<Linear.RowVector512>(n * d + j0, lanes, src, pt, srcStride, o, outStride, pscratch, pexps, ok)
-                    : Avx2.IsSupported && Fma.IsSupported
-                    ? PortableTileLanes<Linear.RowVector256>(n * d + j0, lanes, src, pt, srcStride, o, outStride, pscratch, pexps, ok)
-                    : PortableTileLanes<Linear.RowVector128>(n * d + j0, lanes, src, pt, srcStride, o, outStride, pscratch, pexps, ok);
-                }
+                partial += Avx512F.IsSupported
+                    ? PortableTile<Linear.RowVector512>(n * d + j0, lanes, src, pt, srcStride, o, outStride, pscratch, pexps, ok)
+                    : FloatRows.IsAvx2
+                    ? PortableTile<Linear.RowVector256>(n * d + j0, lanes, src, pt, srcStride, o, outStride, pscratch, pexps, ok)
+                    : PortableTile<Linear.RowVector128>(n * d + j0, lanes, src, pt, srcStride, o, outStride, pscratch, pexps, ok);
 
                 if (wide && output != null)
                 {
@@ -448,6 +430,21 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         }
 
         return partial;
+    }
+
+    /// <summary>The tile kernel for this kind, in <typeparamref name="TV"/>'s lanes: <see cref="PortableLogSoftmax{TV}"/>
+    /// (which has no loss: 0) or <see cref="PortableTileLanes{TV}"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private readonly double PortableTile<TV>(long p0, int lanes, float* src, float* pt, long srcStride, float* o, long outStride, float* scratch, float* e, int* ok)
+        where TV : struct, Linear.IRowVector<TV>
+    {
+        if (Kind == RowKind.LogSoftmax)
+        {
+            PortableLogSoftmax<TV>(lanes, src, srcStride, o, outStride, scratch, ok);
+            return 0;
+        }
+
+        return PortableTileLanes<TV>(p0, lanes, src, pt, srcStride, o, outStride, scratch, e, ok);
     }
 
     /// <summary>Log-softmax over the classes for <paramref name="lanes"/> (a multiple of 16) consecutive positions, read
