@@ -31,10 +31,6 @@ internal unsafe struct LinearRows : IWorkerAction
     public float* Bias;
     public float* ClassWeight;
     public float WeightSum;
-
-    /// <summary>Terms per lane in one float partial of a row's sums, whose partials are added in double: 64 in a vector
-    /// kernel (16 measured 5–10% slower for 32000 classes), 16 in the scalar one's single running float.</summary>
-    private const int SumBlock = 64, ScalarSumBlock = 16;
     public float Smoothing;
     public float ZLossScale;
     public float SoftCap;
@@ -52,6 +48,10 @@ internal unsafe struct LinearRows : IWorkerAction
     /// <see cref="Kernels.GemmIsa.Vector128"/> or <see cref="Kernels.GemmIsa.Scalar"/>, as the GEMM's (the driver picks
     /// the best supported).</summary>
     public Kernels.GemmIsa Isa;
+
+    /// <summary>Terms per lane in one float partial of a row's sums, whose partials are added in double: 64 in a vector
+    /// kernel (16 measured 5–10% slower for 32000 classes), 16 in the scalar one's single running float.</summary>
+    private const int SumBlock = 64, ScalarSumBlock = 16;
 
     public readonly void Execute(int worker, int start, int end)
     {
@@ -101,14 +101,9 @@ internal unsafe struct LinearRows : IWorkerAction
             sumWdD += wb;
         }
 
-        for (int from = body; from < v; from += ScalarSumBlock)
-        {
-            (float sb, float wb) = SumPass<RowScalar>(x, w, eps != 0f, m, from, Math.Min(from + ScalarSumBlock, v), ref argmax);
-            sumD += sb;
-            sumWdD += wb;
-        }
-
-        float s = (float)sumD, sumWd = (float)sumWdD;
+        // (The tail past the last whole vector is shorter than a vector, so one block.)
+        (float sTail, float sumWdTail) = SumPass<RowScalar>(x, w, eps != 0f, m, body, v, ref argmax);
+        float s = (float)(sumD + sTail), sumWd = (float)(sumWdD + sumWdTail);
         float dt = x[t] - m;
         float logS = MathF.Log(s);
         float lse = m + logS;
