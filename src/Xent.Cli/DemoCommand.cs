@@ -14,6 +14,8 @@ internal static class DemoCommand
     {
         public double Tolerance(double expected) =>
             RoundedInputs ? Math.Pow(10, -Decimals) : 0.5 * Math.Pow(10, -Decimals) + 1e-6 * Math.Abs(expected);
+
+        public bool Agrees => Xent.Length == Document.Length && Xent.Zip(Document).All(p => Math.Abs(p.First - p.Second) <= Tolerance(p.Second));
     }
 
     public static Command Create(TextWriter stdout)
@@ -28,15 +30,19 @@ internal static class DemoCommand
         List<Check> checks = [.. Examples()];
         stdout.WriteLine("Xent demo: the examples of the seed documents, computed by Xent and compared with the values they print.");
         stdout.WriteLine();
-        stdout.WriteLine($"{"source",-34} {"example",-44} {"Xent",-34} {"document",-34} ok");
-        int failures = 0;
-        foreach (Check c in checks)
+        string[][] rows =
+        [
+            ["source", "example", "Xent", "document", "ok"],
+            .. checks.Select(c => new[] { c.Source, c.What, Format(c.Xent, c.Decimals), Format(c.Document, c.Decimals), c.Agrees ? "✓" : "✗" }),
+        ];
+        // Each column as wide as its longest cell, so that no row shifts the columns after a long name.
+        int[] widths = [.. Enumerable.Range(0, 4).Select(j => rows.Max(row => row[j].Length))];
+        foreach (string[] row in rows)
         {
-            bool ok = c.Xent.Length == c.Document.Length &&
-                c.Xent.Zip(c.Document).All(p => Math.Abs(p.First - p.Second) <= c.Tolerance(p.Second));
-            failures += ok ? 0 : 1;
-            stdout.WriteLine($"{c.Source,-34} {c.What,-44} {Format(c.Xent, c.Decimals),-34} {Format(c.Document, c.Decimals),-34} {(ok ? "✓" : "✗")}");
+            stdout.WriteLine(string.Join(" ", row.Take(4).Select((cell, j) => cell.PadRight(widths[j]))) + " " + row[4]);
         }
+
+        int failures = checks.Count(c => !c.Agrees);
 
         stdout.WriteLine();
         stdout.WriteLine(failures == 0

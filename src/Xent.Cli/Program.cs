@@ -55,7 +55,7 @@ internal static class Program
 
     private static RootCommand BuildCommands(TextWriter stdout)
     {
-        var root = new RootCommand("xent: PyTorch-exact NLL and cross-entropy losses and gradients over NumPy .npy files.");
+        var root = new RootCommand("xent: PyTorch-exact NLL and cross-entropy losses and gradients over NumPy .npy files; `xent eval` scores .npy or .safetensors evaluation sets.");
         root.Subcommands.Add(LossCommand.Create(LossKind.Nll, stdout));
         root.Subcommands.Add(LossCommand.Create(LossKind.CrossEntropy, stdout));
         root.Subcommands.Add(DemoCommand.Create(stdout));
