@@ -15,9 +15,6 @@ internal enum LossKind
 /// <summary><c>xent nll</c> and <c>xent cross-entropy</c>: read .npy files, call the library, write .npy files.</summary>
 internal static class LossCommand
 {
-    /// <summary>The longest file name (one path component) that common file systems accept, in UTF-8 bytes.</summary>
-    private const int MaxFileNameBytes = 255;
-
     private sealed record Settings(
         LossKind Kind, string Input, string Target, string? Weight, long IgnoreIndex, Reduction Reduction,
         double LabelSmoothing, string? Out, string? Grad, string? LogProb);
@@ -76,7 +73,7 @@ internal static class LossCommand
     }
 
     /// <summary>Any 64-bit integer; the message names the option and the value, not a .NET type.</summary>
-    private static long ParseIgnoreIndex(ArgumentResult result)
+    internal static long ParseIgnoreIndex(ArgumentResult result)
     {
         string token = result.Tokens[0].Value;
         if (long.TryParse(token, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long value))
@@ -90,10 +87,10 @@ internal static class LossCommand
 
     /// <summary>
     /// A number in [0, 1]. Checked here rather than by the library so that a bad value is a usage error (exit 2) found
-    /// before any file is read; the message is PyTorch's. "nan" and "inf" do not parse as .NET numbers, so they are
-    /// named as not a number; "NaN" and "Infinity" do, and fail the range check.
+    /// before any file is read; the message is PyTorch's. "inf" does not parse as a .NET number, so it is named as not a
+    /// number; "nan" (any case) and "Infinity" do, and fail the range check.
     /// </summary>
-    private static double ParseLabelSmoothing(ArgumentResult result)
+    internal static double ParseLabelSmoothing(ArgumentResult result)
     {
         string token = result.Tokens[0].Value;
         if (!double.TryParse(token, NumberStyles.Float, CultureInfo.InvariantCulture, out double value))
@@ -112,10 +109,11 @@ internal static class LossCommand
 
     private static int Execute(Settings s, TextWriter stdout)
     {
-        CheckOutputPath(s.Out, "--out");
-        CheckOutputPath(s.Grad, "--grad");
-        CheckOutputPath(s.LogProb, "--log-prob");
-        CheckDistinct(s);
+        CliFiles.CheckOutput(s.Out, "--out");
+        CliFiles.CheckOutput(s.Grad, "--grad");
+        CliFiles.CheckOutput(s.LogProb, "--log-prob");
+        CliFiles.CheckDistinct([(s.Out, "--out"), (s.Grad, "--grad"), (s.LogProb, "--log-prob")],
+            [(s.Input, "INPUT"), (s.Target, "TARGET"), (s.Weight, "--weight")]);
 
         NpyArray input = ReadNpy(s.Input, "input");
         NpyArray target = ReadNpy(s.Target, "target");
@@ -139,6 +137,13 @@ internal static class LossCommand
     {
         nint[] inputShape = ToNint(input.Shape);
         ReadOnlySpan<T> x = input.AsSpan<T>();
+        long classes = input.Shape.Length switch { 0 => 0, 1 => input.Shape[0], _ => input.Shape[1] };
+        if (weight is { Count: 0 } && classes != 0)
+        {
+            // The library takes an empty span as "no weight"; a weight file of shape (0) is PyTorch's error.
+            throw new CliException($"weight tensor should be defined either for all {classes} classes or no classes but got weight tensor of shape: [0]");
+        }
+
         T[] w = weight is null ? [] : Convert<T>(weight);
         bool reduced = s.Reduction != Reduction.None;
         T[] grad = s.Grad is null ? [] : new T[x.Length];
@@ -189,14 +194,16 @@ internal static class LossCommand
             Functional.LogSoftmax<T>(x, inputShape, input.Shape.Length == 1 ? 0 : 1, logProb);
         }
 
-        WriteOutputs([(s.Out, loss, lossShape), (s.Grad, grad, input.Shape), (s.LogProb, logProb, input.Shape)]);
-
-        stdout.WriteLine($"{(s.Kind == LossKind.Nll ? "nll" : "cross-entropy")}: input {CliFormat.ShapeString(input.Shape)} {input.DType.ToString().ToLowerInvariant()}, " +
-            $"target {CliFormat.ShapeString(target.Shape)} {target.DType.ToString().ToLowerInvariant()} ({targetKind})");
-        stdout.WriteLine($"  reduction {s.Reduction.ToPyTorchString()}, ignore_index {s.IgnoreIndex}" +
-            (weight is null ? string.Empty : $", weight {CliFormat.ShapeString(weight.Shape)}") +
-            (s.Kind == LossKind.CrossEntropy ? $", label_smoothing {s.LabelSmoothing.ToString(CultureInfo.InvariantCulture)}" : string.Empty));
-        stdout.WriteLine($"  loss {CliFormat.ShapeString(lossShape)} = {Preview(loss)}");
+        WriteOutputs([(s.Out, loss, lossShape), (s.Grad, grad, input.Shape), (s.LogProb, logProb, input.Shape)], () => CliFiles.ToStdout(stdout, () =>
+        {
+            stdout.WriteLine($"{(s.Kind == LossKind.Nll ? "nll" : "cross-entropy")}: input {CliFormat.ShapeString(input.Shape)} {input.DType.ToString().ToLowerInvariant()}, " +
+                $"target {CliFormat.ShapeString(target.Shape)} {target.DType.ToString().ToLowerInvariant()} ({targetKind})");
+            stdout.WriteLine($"  reduction {s.Reduction.ToPyTorchString()}, ignore_index {s.IgnoreIndex}" +
+                (weight is null ? string.Empty : $", weight {CliFormat.ShapeString(weight.Shape)}") +
+                // + 0.0: "-0" on the command line is 0.
+                (s.Kind == LossKind.CrossEntropy ? $", label_smoothing {(s.LabelSmoothing + 0.0).ToString(CultureInfo.InvariantCulture)}" : string.Empty));
+            stdout.WriteLine($"  loss {CliFormat.ShapeString(lossShape)} = {Preview(loss)}");
+        }));
         return ExitCodes.Success;
     }
 
@@ -217,16 +224,7 @@ internal static class LossCommand
 
     private static NpyArray ReadNpy(string path, string what)
     {
-        if (Directory.Exists(path))
-        {
-            throw new CliException($"{what} '{path}' is a directory, not a .npy file");
-        }
-
-        if (!File.Exists(path))
-        {
-            throw new CliException($"{what} file '{path}' does not exist");
-        }
-
+        CliFiles.RequireReadable(path, what);
         try
         {
             return NpyReader.Read(path);
@@ -237,66 +235,16 @@ internal static class LossCommand
         }
     }
 
-    private static void CheckOutputPath(string? path, string option)
-    {
-        if (path is null)
-        {
-            return;
-        }
-
-        if (path.Length == 0)
-        {
-            throw new CliException($"{option} needs a file name, got an empty string", ExitCodes.Usage);
-        }
-
-        if (Directory.Exists(path))
-        {
-            throw new CliException($"{option} '{path}' is a directory", ExitCodes.Usage);
-        }
-
-        string fullPath = Path.GetFullPath(path);
-        string? directory = Path.GetDirectoryName(fullPath);
-        if (directory is not null && !Directory.Exists(directory))
-        {
-            throw new CliException($"{option} '{path}': the output directory '{directory}' does not exist", ExitCodes.Usage);
-        }
-
-        // Linux, macOS and Windows cap one name at 255 bytes or characters. The temporary file's name is shortened to
-        // fit, so without this check a long name would fail only at the final rename, after other outputs were renamed.
-        int nameBytes = System.Text.Encoding.UTF8.GetByteCount(Path.GetFileName(fullPath));
-        if (nameBytes > MaxFileNameBytes)
-        {
-            throw new CliException($"{option}: the file name is {nameBytes} bytes long, more than the {MaxFileNameBytes} a file system allows", ExitCodes.Usage);
-        }
-    }
-
-    /// <summary>Two outputs naming one file would leave only the last written: refuse it up front.</summary>
-    private static void CheckDistinct(Settings s)
-    {
-        var seen = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach ((string? path, string option) in new[] { (s.Out, "--out"), (s.Grad, "--grad"), (s.LogProb, "--log-prob") })
-        {
-            if (path is null)
-            {
-                continue;
-            }
-
-            if (!seen.TryAdd(Path.GetFullPath(path), option))
-            {
-                throw new CliException($"{seen[Path.GetFullPath(path)]} and {option} name the same file '{path}'", ExitCodes.Usage);
-            }
-        }
-    }
-
     /// <summary>
-    /// Writes every requested output or none: each goes to its own temporary file first, and the renames happen only
-    /// once all of them are written, so a failure on the second (a full disk, a directory made read-only meanwhile)
-    /// leaves the first untouched too.
+    /// Writes every requested output or none: each goes to its own temporary file first, then the summary is printed,
+    /// and the renames happen only once all of that has succeeded, so a failure on the second output (a full disk, a
+    /// directory made read-only meanwhile) or on standard output leaves the first untouched too, and no temporary file.
     /// </summary>
-    private static void WriteOutputs<T>(ReadOnlySpan<(string? Path, T[] Data, long[] Shape)> outputs)
+    private static void WriteOutputs<T>(ReadOnlySpan<(string? Path, T[] Data, long[] Shape)> outputs, Action print)
         where T : unmanaged
     {
         var files = new List<AtomicFile>(outputs.Length);
+        AtomicFile? current = null;
         try
         {
             foreach ((string? path, T[] data, long[] shape) in outputs)
@@ -306,24 +254,31 @@ internal static class LossCommand
                     continue;
                 }
 
-                AtomicFile file;
                 try
                 {
-                    file = AtomicFile.Create(path);
+                    current = AtomicFile.Create(path);
                 }
                 catch (UnauthorizedAccessException)
                 {
                     throw new CliException($"cannot write '{path}' (permission denied)");
                 }
 
-                files.Add(file);
-                NpyWriter.Write<T>(file.Stream, data, shape);
+                files.Add(current);
+                NpyWriter.Write<T>(current.Stream, data, shape);
+                current.Flush();
             }
 
+            current = null;
+            print();
             foreach (AtomicFile file in files)
             {
+                current = file;
                 file.Commit();
             }
+        }
+        catch (Exception e) when (current is not null && e is IOException or UnauthorizedAccessException)
+        {
+            throw new CliException(current.Describe(e));
         }
         finally
         {

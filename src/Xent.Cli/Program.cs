@@ -17,18 +17,18 @@ internal static class Program
         ParseResult parsed;
         try
         {
-            parsed = root.Parse(args);
+            // No response files: "@name" is a file name like any other (System.CommandLine would read arguments from
+            // the file, a .npy's bytes included).
+            parsed = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
         }
         catch (Exception e)
         {
-            stderr.WriteLine("error: " + OneLine(e.Message));
-            return ExitCodes.Usage;
+            return Report(stderr, OneLine(e.Message), ExitCodes.Usage);
         }
 
         if (parsed.Errors.Count > 0)
         {
-            stderr.WriteLine("error: " + OneLine(UsageError(parsed)) + " (see 'xent --help')");
-            return ExitCodes.Usage;
+            return Report(stderr, OneLine(UsageError(parsed)) + " (see 'xent --help')", ExitCodes.Usage);
         }
 
         try
@@ -38,19 +38,32 @@ internal static class Program
         }
         catch (CliException e)
         {
-            stderr.WriteLine("error: " + OneLine(e.Message));
-            return e.ExitCode;
+            return Report(stderr, OneLine(e.Message), e.ExitCode);
         }
         catch (Exception e) when (e is ArgumentException or FormatException or NotSupportedException or IOException or UnauthorizedAccessException or InvalidDataException)
         {
-            stderr.WriteLine("error: " + OneLine(Describe(e)));
-            return ExitCodes.BadData;
+            return Report(stderr, OneLine(Describe(e)), ExitCodes.BadData);
         }
         catch (OutOfMemoryException)
         {
-            stderr.WriteLine("error: not enough memory for these inputs");
-            return ExitCodes.BadData;
+            return Report(stderr, "not enough memory for these inputs", ExitCodes.BadData);
         }
+    }
+
+    /// <summary>Prints the error line and returns the exit code, which is all that is left to say when standard error
+    /// itself cannot be written (closed, or on a full disk).</summary>
+    private static int Report(TextWriter stderr, string message, int exitCode)
+    {
+        try
+        {
+            stderr.WriteLine("error: " + message);
+            stderr.Flush();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
+
+        return exitCode;
     }
 
     private static RootCommand BuildCommands(TextWriter stdout)

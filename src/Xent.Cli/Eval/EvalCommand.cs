@@ -38,12 +38,28 @@ internal static class EvalCommand
         var logits = new Argument<string>("LOGITS") { Description = "Logits: file.npy, file.safetensors:NAME (or file.safetensors holding one tensor); float16, bfloat16, float32 or float64, shape (N, C) or (N, C, d1, ..., dK)." };
         var targets = new Argument<string>("TARGETS") { Description = "Class indices, same forms: int64, int32 or uint8, shape (N) or (N, d1, ..., dK)." };
         var weight = new Option<string?>("--weight") { Description = "Class weights .npy, shape (C).", HelpName = "W.npy" };
-        var ignoreIndex = new Option<long>("--ignore-index") { Description = "Target value that is not evaluated (any integer).", DefaultValueFactory = _ => -100, HelpName = "N" };
-        var labelSmoothing = new Option<double>("--label-smoothing") { Description = "Label smoothing in [0, 1] applied to the loss.", DefaultValueFactory = _ => 0.0, HelpName = "F" };
+        var ignoreIndex = new Option<long>("--ignore-index")
+        {
+            Description = "Target value that is not evaluated (any integer).", DefaultValueFactory = _ => -100, HelpName = "N",
+            CustomParser = LossCommand.ParseIgnoreIndex,
+        };
+        var labelSmoothing = new Option<double>("--label-smoothing")
+        {
+            Description = "Label smoothing in [0, 1] applied to the loss.", DefaultValueFactory = _ => 0.0, HelpName = "F",
+            CustomParser = LossCommand.ParseLabelSmoothing,
+        };
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of the text summary." };
         var report = new Option<string?>("--report") { Description = "Also write a self-contained HTML report here.", HelpName = "report.html" };
-        var topClasses = new Option<int>("--top-classes") { Description = "How many of the worst classes (by mean loss) to list.", DefaultValueFactory = _ => 10, HelpName = "K" };
-        var chunkRows = new Option<long?>("--chunk-rows") { Description = "Rows (samples) per chunk; by default about 4M logits per chunk.", HelpName = "R" };
+        var topClasses = new Option<int>("--top-classes")
+        {
+            Description = "How many of the worst classes (by mean loss) to list.", DefaultValueFactory = _ => 10, HelpName = "K",
+            CustomParser = r => (int)ParseCount(r, "--top-classes", 0, int.MaxValue),
+        };
+        var chunkRows = new Option<long?>("--chunk-rows")
+        {
+            Description = "Rows (samples) per chunk; by default about 4M logits per chunk.", HelpName = "R",
+            CustomParser = r => ParseCount(r, "--chunk-rows", 1, long.MaxValue),
+        };
         command.Arguments.Add(logits);
         command.Arguments.Add(targets);
         command.Options.Add(weight);
@@ -73,7 +89,9 @@ internal static class EvalCommand
             throw new CliException($"--chunk-rows must be positive, got {s.ChunkRows}", ExitCodes.Usage);
         }
 
-        CheckOutputPath(s.Report);
+        CliFiles.CheckOutput(s.Report, "--report");
+        CliFiles.CheckDistinct([(s.Report, "--report")],
+            [(MappedTensor.Split(s.Logits).Path, "LOGITS"), (MappedTensor.Split(s.Targets).Path, "TARGETS"), (s.Weight, "--weight")]);
         using MappedTensor logits = MappedTensor.Open(s.Logits, "logits");
         using MappedTensor targets = MappedTensor.Open(s.Targets, "targets");
         CheckShapes(logits, targets);
@@ -89,18 +107,30 @@ internal static class EvalCommand
             _ => ByTarget<double, double>(s, logits, targets, weight, progress),
         };
 
-        if (s.Report is not null)
+        // The report goes to a temporary file, the summary to stdout, and only then is the report renamed into place:
+        // a failure in either leaves no report (and no temporary file).
+        using AtomicFile? report = s.Report is null ? null : EvalOutput.CreateHtml(s.Report, result);
+        CliFiles.ToStdout(stdout, () =>
         {
-            EvalOutput.WriteHtml(s.Report, result);
-        }
-
-        if (s.Json)
+            if (s.Json)
+            {
+                EvalOutput.WriteJson(stdout, result);
+            }
+            else
+            {
+                EvalOutput.WriteText(stdout, result);
+            }
+        });
+        if (report is not null)
         {
-            EvalOutput.WriteJson(stdout, result);
-        }
-        else
-        {
-            EvalOutput.WriteText(stdout, result);
+            try
+            {
+                report.Commit();
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new CliException(report.Describe(e));
+            }
         }
 
         return ExitCodes.Success;
@@ -132,6 +162,12 @@ internal static class EvalCommand
         }
 
         long rows = ChunkRows(s.ChunkRows, c, d);
+        if (weight is { Count: 0 })
+        {
+            // The library takes an empty span as "no weight"; a weight file of shape (0) is PyTorch's error.
+            throw new CliException($"weight tensor should be defined either for all {c} classes or no classes but got weight tensor of shape: [0]");
+        }
+
         TC[] w = weight is null ? [] : WidenWeight<TS, TC>(weight);
         var stats = new EvalStats(c, w.Length == 0 ? null : Array.ConvertAll(w, double.CreateTruncating));
 
@@ -243,12 +279,17 @@ internal static class EvalCommand
 
     private static NpyArray ReadWeight(string path)
     {
-        if (!File.Exists(path))
+        CliFiles.RequireReadable(path, "weight");
+        NpyArray weight;
+        try
         {
-            throw new CliException($"weight file '{path}' does not exist");
+            weight = NpyReader.Read(path);
+        }
+        catch (UnauthorizedAccessException)
+        {
+            throw new CliException($"weight file '{path}' cannot be read (permission denied)");
         }
 
-        NpyArray weight = NpyReader.Read(path);
         if (!weight.IsFloat || weight.Shape.Length != 1)
         {
             throw new CliException($"weight must be a 1-D float array, got {CliFormat.Describe(weight)} in {path}");
@@ -257,23 +298,18 @@ internal static class EvalCommand
         return weight;
     }
 
-    private static void CheckOutputPath(string? path)
+    /// <summary>A whole number from <paramref name="min"/> to <paramref name="max"/>; the message names the option
+    /// and the value, not a .NET type.</summary>
+    private static long ParseCount(System.CommandLine.Parsing.ArgumentResult result, string option, long min, long max)
     {
-        if (path is null)
+        string token = result.Tokens[0].Value;
+        if (long.TryParse(token, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long value) && value >= min && value <= max)
         {
-            return;
+            return value;
         }
 
-        if (Directory.Exists(path))
-        {
-            throw new CliException($"report '{path}' is a directory", ExitCodes.Usage);
-        }
-
-        string? directory = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (directory is not null && !Directory.Exists(directory))
-        {
-            throw new CliException($"report directory '{directory}' does not exist", ExitCodes.Usage);
-        }
+        result.AddError($"{option} must be a whole number from {min} to {max}, got '{token}'");
+        return min;
     }
 
     /// <summary>The weights as PyTorch holds them: in the logits' dtype (rounded once from the file's), then widened

@@ -84,16 +84,41 @@ internal static class EvalOutput
         o.WriteLine(Encoding.UTF8.GetString(buffer.ToArray()));
     }
 
-    /// <summary>Writes the HTML report atomically: a temporary file beside the target, renamed over it when complete.</summary>
-    public static void WriteHtml(string path, EvalResult r)
+    /// <summary>Writes the HTML report to a temporary file beside <paramref name="path"/>, which the caller renames over
+    /// it (<see cref="AtomicFile.Commit"/>) once everything else has succeeded, or disposes to leave nothing.</summary>
+    public static AtomicFile CreateHtml(string path, EvalResult r)
     {
-        using AtomicFile file = AtomicFile.Create(path);
-        using (var writer = new StreamWriter(file.Stream, new UTF8Encoding(false), 1 << 16, leaveOpen: true))
+        AtomicFile file;
+        try
         {
-            writer.Write(Html(r));
+            file = AtomicFile.Create(path);
+        }
+        catch (UnauthorizedAccessException)
+        {
+            throw new CliException($"cannot write '{path}' (permission denied)");
         }
 
-        file.Commit();
+        try
+        {
+            using (var writer = new StreamWriter(file.Stream, new UTF8Encoding(false), 1 << 16, leaveOpen: true))
+            {
+                writer.Write(Html(r));
+            }
+
+            file.Flush();
+            return file;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            string message = file.Describe(e);
+            file.Dispose();
+            throw new CliException(message);
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
     }
 
     /// <summary>The report: HTML5 that is also well-formed XML, with inline SVG charts and no external assets.</summary>

@@ -79,16 +79,7 @@ internal sealed unsafe class MappedTensor : IDisposable
     public static MappedTensor Open(string source, string what)
     {
         (string path, string? name) = Split(source);
-        if (Directory.Exists(path))
-        {
-            throw new CliException($"{what} '{path}' is a directory, not a file");
-        }
-
-        if (!File.Exists(path))
-        {
-            throw new CliException($"{what} file '{path}' does not exist");
-        }
-
+        CliFiles.RequireReadable(path, what);
         FileStream stream;
         try
         {
@@ -97,6 +88,12 @@ internal sealed unsafe class MappedTensor : IDisposable
         catch (UnauthorizedAccessException)
         {
             throw new CliException($"{what} file '{path}' cannot be read (permission denied)");
+        }
+
+        if (!stream.CanSeek)
+        {
+            stream.Dispose();
+            throw new CliException($"{what} '{path}' is not a regular file (a pipe or a device): eval memory-maps its inputs, so save them to a file first");
         }
 
         try

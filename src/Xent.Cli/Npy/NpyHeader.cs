@@ -199,7 +199,7 @@ internal sealed class NpyHeader
             Token end = Next();
             if (end.Kind != TokenKind.End)
             {
-                throw Error($"malformed header: unexpected {end.Describe()} after the closing '}}'");
+                throw Error($"malformed header: {end.Describe()} after the closing '}}', where the header should end");
             }
 
             if (descr is null)

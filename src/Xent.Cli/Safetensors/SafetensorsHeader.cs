@@ -135,7 +135,32 @@ internal sealed class SafetensorsHeader
                 entries.Add(ParseEntry(property.Name, property.Value, fileName, dataLength));
             }
 
+            CheckTiling(entries, fileName, dataLength);
             return new SafetensorsHeader(entries, dataStart, dataLength);
+        }
+    }
+
+    /// <summary>As the reference implementation's <c>validate</c>: taken in order of their offsets, the tensors must
+    /// tile the data buffer, each beginning where the one before ends and the last ending at the buffer's end. A gap,
+    /// an overlap or trailing bytes mean a corrupt or hand-edited file, whose offsets cannot be trusted.</summary>
+    private static void CheckTiling(List<SafetensorsEntry> entries, string fileName, long dataLength)
+    {
+        long end = 0;
+        foreach (SafetensorsEntry entry in entries.OrderBy(e => e.Begin).ThenBy(e => e.End))
+        {
+            if (entry.Begin != end)
+            {
+                throw new SafetensorsFormatException(fileName, $"tensor {Quote(entry.Name)}: data_offsets [{entry.Begin}, {entry.End}] " +
+                    (entry.Begin > end ? $"leave a gap after byte {end}" : $"overlap the bytes before {end}") +
+                    "; the tensors must fill the data buffer one after another");
+            }
+
+            end = entry.End;
+        }
+
+        if (end != dataLength)
+        {
+            throw new SafetensorsFormatException(fileName, $"the tensors end at byte {end} of the {dataLength}-byte data buffer; the tensors must fill it");
         }
     }
 

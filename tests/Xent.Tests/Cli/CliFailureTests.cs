@@ -192,6 +192,103 @@ public sealed class CliFailureTests : IDisposable
             withOutputs: false);
     }
 
+    [Theory]
+    [InlineData("--out", "INPUT", "x.npy")]
+    [InlineData("--grad", "TARGET", "t.npy")]
+    [InlineData("--log-prob", "--weight", "w.npy")]
+    public void OutputNamesAnInput_NothingWritten(string option, string what, string input)
+    {
+        // The input would be replaced by the output: found up front, the file left as it was.
+        byte[] before = File.ReadAllBytes(P(input));
+        Fails(Usage, [$"{option} names the {what} file '{P(input)}', which would be overwritten"],
+            ["cross-entropy", P("x.npy"), P("t.npy"), "--weight", P("w.npy"), option, P(input)], withOutputs: false);
+        Assert.Equal(before, File.ReadAllBytes(P(input)));
+    }
+
+    [Fact]
+    [UnsupportedOSPlatform("windows")]
+    public void OutputNamesAnInputThroughALink_NothingWritten()
+    {
+        File.CreateSymbolicLink(P("link.npy"), P("x.npy"));
+        Fails(Usage, [$"--grad names the INPUT file '{P("x.npy")}'"],
+            ["nll", P("x.npy"), P("t.npy"), "--grad", P("link.npy")], withOutputs: false);
+    }
+
+    [Fact]
+    [UnsupportedOSPlatform("windows")]
+    public void OutputThroughALink_ReplacesTheFileItNames()
+    {
+        // The link stays a link; the file it names gets the new contents.
+        Directory.CreateDirectory(P("real"));
+        File.WriteAllText(P("real/loss.npy"), "old");
+        File.CreateSymbolicLink(P("loss-link.npy"), P("real/loss.npy"));
+        (int exit, _, string stderr) = Run("nll", P("x.npy"), P("t.npy"), "--out", P("loss-link.npy"));
+        Assert.True(exit == 0, stderr);
+        Assert.Equal(P("real/loss.npy"), new FileInfo(P("loss-link.npy")).LinkTarget);
+        Assert.Equal(NpyReader.Read(P("real/loss.npy")).Shape, Array.Empty<long>());
+        Assert.Empty(Directory.GetFiles(_dir, "*.tmp", SearchOption.AllDirectories));
+    }
+
+    [Theory]
+    [InlineData("/dev/null")]
+    [InlineData("/dev/stdout")]
+    [InlineData("/proc/self/comm")]
+    [UnsupportedOSPlatform("windows")]
+    public void OutputIsADeviceOrSystemFile(string path)
+    {
+        // Renamed over, /dev/null would become a plain file (as root); refused before anything is computed.
+        Fails(Usage, [$"--out '{path}' is a device or system file"], ["nll", P("x.npy"), P("t.npy"), "--out", path], withOutputs: false);
+    }
+
+    [Fact]
+    public void EmptyWeightFile_IsPyTorchsError()
+    {
+        // The library reads an empty weight span as "no weight"; a weight file of shape (0) is an error, as in PyTorch.
+        Npy("w0.npy", Array.Empty<float>(), 0);
+        FailsData(["weight tensor should be defined either for all 5 classes or no classes but got weight tensor of shape: [0]"],
+            "cross-entropy", P("x.npy"), P("t.npy"), "--weight", P("w0.npy"));
+    }
+
+    [Fact]
+    public void StandardOutputFails_NoOutputWritten()
+    {
+        // The summary is printed before the outputs are renamed into place: when stdout cannot be written, the run
+        // fails with one line and leaves no output and no temporary file.
+        string[] before = Snapshot();
+        var stderr = new StringWriter();
+        int exit = Program.Run(["nll", P("x.npy"), P("t.npy"), "--out", P("loss.npy"), "--grad", P("grad.npy")], new FailingWriter(), stderr);
+        Assert.Equal(BadData, exit);
+        Assert.Equal("error: cannot write to standard output (No space left on device)", stderr.ToString().TrimEnd());
+        Assert.Equal(before, Snapshot());
+    }
+
+    [Fact]
+    public void StandardErrorFails_ExitCodeStillReturned()
+    {
+        Assert.Equal(BadData, Program.Run(["nll", P("nope.npy"), P("t.npy")], new StringWriter(), new FailingWriter()));
+    }
+
+    [Fact]
+    public void AtSignIsPartOfAFileName_NotAResponseFile()
+    {
+        // System.CommandLine reads "@name" as a file of arguments unless told not to; xent takes it as a file name.
+        File.Copy(P("x.npy"), P("@x.npy"));
+        (int exit, string stdout, string stderr) = Run("nll", P("@x.npy"), P("t.npy"));
+        Assert.True(exit == 0, stderr);
+        Assert.Contains("nll: input [3, 5] float32", stdout);
+        Fails(BadData, [$"input file '{P("@nope.npy")}' does not exist"], ["nll", P("@nope.npy"), P("t.npy")], withOutputs: false);
+    }
+
+    /// <summary>A writer on a full disk.</summary>
+    private sealed class FailingWriter : StringWriter
+    {
+        public override void Write(char value) => throw new IOException("No space left on device");
+
+        public override void Write(string? value) => throw new IOException("No space left on device");
+
+        public override void WriteLine(string? value) => throw new IOException("No space left on device");
+    }
+
     [Fact]
     public void OutputFileNameTooLong_NothingWritten()
     {

@@ -258,6 +258,10 @@ public sealed class EvalTests : IDisposable
             { "bad metadata", File("{\"__metadata__\": {\"a\": 1}, \"x\": {" + ok + ",\"data_offsets\":[0,24]}}", 24), "'__metadata__' must be an object of strings" },
             { "unsupported dtype", File("{\"x\": {\"dtype\":\"BOOL\",\"shape\":[2,3],\"data_offsets\":[0,6]}}", 6), "holds BOOL; eval reads F16, BF16, F32, F64 logits" },
             { "no such tensor", File("{\"y\": {" + ok + ",\"data_offsets\":[0,24]}}", 24), "has no tensor 'x' (it holds 'y')" },
+            // The tensors must tile the data buffer, as the reference implementation's validate() requires.
+            { "gap before", File("{\"x\": {" + ok + ",\"data_offsets\":[1,25]}}", 25), "tensor 'x': data_offsets [1, 25] leave a gap after byte 0" },
+            { "overlap", File("{\"x\": {" + ok + ",\"data_offsets\":[0,24]}, \"y\": {" + ok + ",\"data_offsets\":[20,44]}}", 44), "tensor 'y': data_offsets [20, 44] overlap the bytes before 24" },
+            { "trailing bytes", File("{\"x\": {" + ok + ",\"data_offsets\":[0,24]}}", 28), "the tensors end at byte 24 of the 28-byte data buffer" },
         };
     }
 
@@ -288,6 +292,7 @@ public sealed class EvalTests : IDisposable
         NpyWriter.Write<float>(P("float-t.npy"), new float[20], [20]);
         NpyWriter.Write<float>(P("w3.npy"), new float[3], [3]);
         NpyWriter.Write<float>(P("flat.npy"), new float[4], [4]);
+        NpyWriter.Write<float>(P("w0.npy"), [], [0]);
         string report = P("r.html");
         (string[] Args, int Exit, string Message)[] cases =
         [
@@ -296,12 +301,22 @@ public sealed class EvalTests : IDisposable
             (["eval", x, P("float-t.npy")], ExitCodes.BadData, "error: targets must hold class indices"),
             (["eval", P("flat.npy"), P("short.npy")], ExitCodes.BadData, "error: logits must have shape (N, C) or (N, C, d1, ..., dK), got [4]"),
             (["eval", x, t, "--weight", P("w3.npy")], ExitCodes.BadData, "error: weight tensor should be defined either for all 4 classes or no classes but got weight tensor of shape: [3]"),
-            (["eval", x, t, "--label-smoothing", "1.5"], ExitCodes.BadData, "error: label_smoothing must be between 0.0 and 1.0. Got: 1.5"),
+            (["eval", x, t, "--label-smoothing", "1.5"], ExitCodes.Usage, "error: --label-smoothing: label_smoothing must be between 0.0 and 1.0. Got: 1.5"),
+            (["eval", x, t, "--label-smoothing", "nan"], ExitCodes.Usage, "error: --label-smoothing: label_smoothing must be between 0.0 and 1.0. Got: NaN"),
             (["eval", x, P("missing.npy")], ExitCodes.BadData, "error: targets file"),
-            (["eval", x, t, "--chunk-rows", "0"], ExitCodes.Usage, "error: --chunk-rows must be positive, got 0"),
-            (["eval", x, t, "--top-classes", "-1"], ExitCodes.Usage, "error: --top-classes must be 0 or more"),
-            (["eval", x, t, "--report", P("no/such/dir/r.html")], ExitCodes.Usage, "error: report directory"),
+            (["eval", x, t, "--chunk-rows", "0"], ExitCodes.Usage, "error: --chunk-rows must be a whole number from 1 to 9223372036854775807, got '0'"),
+            (["eval", x, t, "--chunk-rows", "abc"], ExitCodes.Usage, "error: --chunk-rows must be a whole number from 1 to 9223372036854775807, got 'abc'"),
+            (["eval", x, t, "--top-classes", "-1"], ExitCodes.Usage, "error: --top-classes must be a whole number from 0 to 2147483647, got '-1'"),
+            (["eval", x, t, "--top-classes", "1e3"], ExitCodes.Usage, "error: --top-classes must be a whole number from 0 to 2147483647, got '1e3'"),
+            (["eval", x, t, "--ignore-index", "abc"], ExitCodes.Usage, "error: --ignore-index must be an integer from"),
+            (["eval", x, t, "--report", P("no/such/dir/r.html")], ExitCodes.Usage, "error: --report '" + P("no/such/dir/r.html") + "': the output directory"),
             (["eval", x, t, "--report", _dir], ExitCodes.Usage, "is a directory"),
+            (["eval", x, t, "--report", ""], ExitCodes.Usage, "error: --report needs a file name, got an empty string"),
+            (["eval", x, t, "--report", "/dev/null"], ExitCodes.Usage, "error: --report '/dev/null' is a device or system file"),
+            (["eval", x, t, "--report", x], ExitCodes.Usage, "error: --report names the LOGITS file '" + x + "', which would be overwritten"),
+            (["eval", x, t, "--report", t], ExitCodes.Usage, "error: --report names the TARGETS file"),
+            (["eval", x, t, "--weight", P("w0.npy")], ExitCodes.BadData, "error: weight tensor should be defined either for all 4 classes or no classes but got weight tensor of shape: [0]"),
+            (["eval", x, t, "--weight", _dir], ExitCodes.BadData, "error: weight '" + _dir + "' is a directory, not a file"),
         ];
         foreach ((string[] args, int exit, string message) in cases)
         {
