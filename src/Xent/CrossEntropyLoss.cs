@@ -16,7 +16,7 @@ public sealed class CrossEntropyLoss
     /// <param name="ignoreIndex">A target value that contributes nothing; any value (must be negative for probability targets).</param>
     /// <param name="reduction">The reduction.</param>
     /// <param name="labelSmoothing">ε in [0, 1].</param>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="labelSmoothing"/> is outside [0, 1] or
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="labelSmoothing"/> is above 1 or
     /// <paramref name="reduction"/> is not a defined value.</exception>
     public CrossEntropyLoss(double[]? weight = null, long ignoreIndex = -100, Reduction reduction = Reduction.Mean, double labelSmoothing = 0)
     {

@@ -22,7 +22,7 @@ public static partial class Functional
     /// <exception cref="ArgumentException">A length does not fit the shapes, or <paramref name="reduction"/> is
     /// <see cref="Reduction.None"/> (the richer overload returns per-row losses).</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="hiddenSize"/> is not positive, a target is out of
-    /// bounds (<c>Target 7 is out of bounds.</c>), or <paramref name="labelSmoothing"/> is outside [0, 1].</exception>
+    /// bounds (<c>Target 7 is out of bounds.</c>), or <paramref name="labelSmoothing"/> is above 1.</exception>
     /// <remarks>Effectively computes PyTorch's
     /// <c>F.cross_entropy(hidden @ weight.T, target, ignore_index=ignoreIndex, reduction=…, label_smoothing=ε)</c> and,
     /// when asked, <c>hidden.grad</c> and <c>weight.grad</c> after <c>.backward()</c>. The logits are computed chunk by
@@ -58,7 +58,7 @@ public static partial class Functional
     /// <exception cref="ArgumentException">A length does not fit the shapes (messages name the parameter), the
     /// reduction is <see cref="Reduction.None"/>, or the rows are not whole sequences.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="hiddenSize"/> is not positive, a target is out of
-    /// bounds, or an option is out of its range (smoothing outside [0, 1], a negative or non-finite z-loss scale or
+    /// bounds, or an option is out of its range (smoothing above 1, a negative or non-finite z-loss scale or
     /// soft cap, a negative sequence length or chunk size).</exception>
     /// <exception cref="NotSupportedException"><typeparamref name="T"/> is not float, Half or BFloat16, or
     /// <typeparamref name="TTarget"/> is not a supported index type.</exception>

@@ -56,7 +56,7 @@ public static unsafe partial class Functional
     /// <param name="gradOutput">Null for 1, else the upstream gradient with the loss's element count.</param>
     /// <exception cref="ArgumentException">A shape or the weight does not fit; the messages are PyTorch's.</exception>
     /// <exception cref="ArgumentNullException"><paramref name="input"/> or <paramref name="target"/> is null while its shape has elements.</exception>
-    /// <exception cref="ArgumentOutOfRangeException">A target is out of bounds, or ε is outside [0, 1].</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A target is out of bounds, or ε is above 1.</exception>
     /// <remarks>The caller guarantees every pointer covers the element count its shape implies and stays fixed for the call.</remarks>
     public static void CrossEntropy<T, TTarget>(T* input, ReadOnlySpan<nint> inputShape, TTarget* target,
         ReadOnlySpan<nint> targetShape, T* loss, Reduction reduction = Reduction.Mean, ReadOnlySpan<T> weight = default,

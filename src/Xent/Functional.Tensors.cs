@@ -25,7 +25,7 @@ public static partial class Functional
     /// <returns>The reduced loss.</returns>
     /// <exception cref="ArgumentException">A shape does not fit (PyTorch's messages), <paramref name="gradInput"/> is
     /// not dense, or <paramref name="reduction"/> is <see cref="Reduction.None"/> (use the overload with a loss tensor).</exception>
-    /// <exception cref="ArgumentOutOfRangeException">A target is out of bounds, or ε is outside [0, 1].</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A target is out of bounds, or ε is above 1.</exception>
     /// <exception cref="NotSupportedException">A tensor has more than <see cref="int.MaxValue"/> elements, or an element
     /// or target type is not supported.</exception>
     /// <remarks>Effectively computes PyTorch's <c>F.cross_entropy(input, target, weight, ignore_index=ignoreIndex,
@@ -59,7 +59,7 @@ public static partial class Functional
     /// <param name="gradInput">Empty, or a dense tensor of the input's shape: receives ∂(Σ gradOutput·loss)/∂input.</param>
     /// <param name="gradOutput">Empty for 1, else the upstream gradient, of the loss's shape.</param>
     /// <exception cref="ArgumentException">A shape does not fit (PyTorch's messages), or an output is not dense.</exception>
-    /// <exception cref="ArgumentOutOfRangeException">A target is out of bounds, or ε is outside [0, 1].</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A target is out of bounds, or ε is above 1.</exception>
     /// <exception cref="NotSupportedException">A tensor has more than <see cref="int.MaxValue"/> elements, or an element
     /// or target type is not supported.</exception>
     /// <remarks>Effectively computes what
@@ -92,7 +92,7 @@ public static partial class Functional
     /// <returns>A new dense tensor: the per-position losses with the target's shape for <see cref="Reduction.None"/>,
     /// else the reduced loss as a tensor of shape [1] (use the overload returning <typeparamref name="T"/> to get the value).</returns>
     /// <exception cref="ArgumentException">A shape does not fit (PyTorch's messages).</exception>
-    /// <exception cref="ArgumentOutOfRangeException">A target is out of bounds, or ε is outside [0, 1].</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A target is out of bounds, or ε is above 1.</exception>
     /// <exception cref="NotSupportedException">A tensor has more than <see cref="int.MaxValue"/> elements, or an element
     /// or target type is not supported.</exception>
     public static Tensor<T> CrossEntropy<T, TTarget>(Tensor<T> input, Tensor<TTarget> target,
@@ -121,7 +121,7 @@ public static partial class Functional
     /// <returns>The reduced loss.</returns>
     /// <exception cref="ArgumentException">A shape does not fit, <paramref name="gradInput"/> is not dense, or
     /// <paramref name="reduction"/> is <see cref="Reduction.None"/>.</exception>
-    /// <exception cref="ArgumentOutOfRangeException">ε is outside [0, 1].</exception>
+    /// <exception cref="ArgumentOutOfRangeException">ε is above 1.</exception>
     /// <exception cref="NotSupportedException">A tensor has more than <see cref="int.MaxValue"/> elements, or the element
     /// type is not supported.</exception>
     /// <remarks>Effectively computes PyTorch's <c>F.cross_entropy(input, target)</c> with probability targets, as
@@ -150,7 +150,7 @@ public static partial class Functional
     /// <param name="gradInput">Empty, or a dense tensor of the input's shape: receives ∂(Σ gradOutput·loss)/∂input.</param>
     /// <param name="gradOutput">Empty for 1, else the upstream gradient, of the loss's shape.</param>
     /// <exception cref="ArgumentException">A shape does not fit, or an output is not dense.</exception>
-    /// <exception cref="ArgumentOutOfRangeException">ε is outside [0, 1].</exception>
+    /// <exception cref="ArgumentOutOfRangeException">ε is above 1.</exception>
     /// <exception cref="NotSupportedException">A tensor has more than <see cref="int.MaxValue"/> elements, or the element
     /// type is not supported.</exception>
     /// <remarks>Dense tensors are used in place; strided inputs are first copied to a dense buffer; outputs must be dense.</remarks>
@@ -180,7 +180,7 @@ public static partial class Functional
     /// <param name="labelSmoothing">ε in [0, 1].</param>
     /// <returns>A new dense tensor: (N, d1, …, dK) for <see cref="Reduction.None"/> with a batched input, else of shape [1].</returns>
     /// <exception cref="ArgumentException">A shape does not fit.</exception>
-    /// <exception cref="ArgumentOutOfRangeException">ε is outside [0, 1].</exception>
+    /// <exception cref="ArgumentOutOfRangeException">ε is above 1.</exception>
     /// <exception cref="NotSupportedException">A tensor has more than <see cref="int.MaxValue"/> elements, or the element
     /// type is not supported.</exception>
     public static Tensor<T> CrossEntropy<T>(Tensor<T> input, Tensor<T> target, Reduction reduction = Reduction.Mean,
@@ -427,6 +427,15 @@ internal static class TensorArgs
     public static Tensor<T> NewLoss<T, TTarget>(Tensor<T> input, Tensor<TTarget> target, Reduction reduction)
     {
         LossDriver.CheckReduction(reduction);
+        if (reduction == Reduction.None)
+        {
+            // The shapes first, with PyTorch's messages: sized from a target that does not fit, the new loss would fail
+            // the output check with a message about a buffer the caller never passed.
+            LossDriver.CheckElementType<T>();
+            LossDriver.CheckTargetType<TTarget>();
+            Shapes.ForClassTarget(input.Lengths, target.Lengths);
+        }
+
         bool perPosition = reduction == Reduction.None && input.Rank > 1;
         return Tensor.CreateFromShape<T>(perPosition ? target.Lengths : [1]);
     }

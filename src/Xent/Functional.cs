@@ -32,7 +32,7 @@ public static partial class Functional
     /// <exception cref="ArgumentException">A length or shape does not fit, or <paramref name="reduction"/> is
     /// <see cref="Reduction.None"/> (use <see cref="CrossEntropy{T, TTarget}(ReadOnlySpan{T}, ReadOnlySpan{nint}, ReadOnlySpan{TTarget}, ReadOnlySpan{nint}, Span{T}, Reduction, ReadOnlySpan{T}, long, double, Span{T}, ReadOnlySpan{T})"/> for per-position losses).</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="classes"/> is not positive, a target is out of
-    /// bounds (<c>Target 7 is out of bounds.</c>), or <paramref name="labelSmoothing"/> is outside [0, 1].</exception>
+    /// bounds (<c>Target 7 is out of bounds.</c>), or <paramref name="labelSmoothing"/> is above 1.</exception>
     /// <remarks>Effectively computes PyTorch's
     /// <c>F.cross_entropy(input.view(N, C), target, weight, ignore_index=ignoreIndex, reduction=…, label_smoothing=ε)</c>
     /// and, when asked, <c>input.grad</c> after <c>.backward()</c>.</remarks>
@@ -43,11 +43,8 @@ public static partial class Functional
         Span<nint> inputShape = stackalloc nint[2];
         Span<nint> targetShape = stackalloc nint[1];
         RowMajor2D(input.Length, classes, target.Length, reduction, inputShape, targetShape);
-        if (!(labelSmoothing >= 0f && labelSmoothing <= 1f))
-        {
-            // Checked as a float, so the message shows the value the caller wrote (-0.1, not -0.10000000149011612).
-            ThrowHelper.ThrowLabelSmoothing(labelSmoothing);
-        }
+        // Checked as a float, so the message shows the value the caller wrote (1.1, not 1.100000023841858).
+        LossDriver.CheckSmoothing(labelSmoothing);
 
         Span<float> loss = stackalloc float[1];
         CrossEntropy(input, inputShape, target, targetShape, loss, reduction, weight, ignoreIndex, labelSmoothing, gradInput);
@@ -168,7 +165,7 @@ public static partial class Functional
     /// <param name="gradInput">Empty, or the input's length: receives ∂(Σ gradOutput·loss)/∂input.</param>
     /// <param name="gradOutput">The upstream gradient: empty for 1, else the loss's length.</param>
     /// <exception cref="ArgumentException">A shape, a length or the weight does not fit; the messages are PyTorch's.</exception>
-    /// <exception cref="ArgumentOutOfRangeException">A target is out of bounds, or ε is outside [0, 1].</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A target is out of bounds, or ε is above 1.</exception>
     /// <exception cref="NotSupportedException">An element or target type is not supported.</exception>
     /// <remarks>Effectively computes log-softmax over the class dimension, then NLL; with smoothing,
     /// (1 − ε)·nll + (ε/C)·smooth with smooth = −Σ_c w_c·logp_c (0 where ignored), both terms of the mean divided by the
@@ -202,7 +199,7 @@ public static partial class Functional
     /// <param name="ignoreIndex">Must be negative: PyTorch rejects ignore_index ≥ 0 with probability targets.</param>
     /// <exception cref="ArgumentException">A shape or length does not fit, or <paramref name="ignoreIndex"/> is not negative
     /// (<c>ignore_index is not supported for floating point target</c>).</exception>
-    /// <exception cref="ArgumentOutOfRangeException">ε is outside [0, 1].</exception>
+    /// <exception cref="ArgumentOutOfRangeException">ε is above 1.</exception>
     /// <remarks>Effectively computes l = −Σ_c w_c·t'_c·logp_c per position — PyTorch's <c>cross_entropy_loss_prob_target</c>;
     /// the mean over an empty input is NaN.</remarks>
     public static void CrossEntropy<T>(ReadOnlySpan<T> input, ReadOnlySpan<nint> inputShape, ReadOnlySpan<T> target,
@@ -223,9 +220,10 @@ public static partial class Functional
             ThrowHelper.ThrowArgument("ignore_index is not supported for floating point target", nameof(ignoreIndex));
         }
 
-        LossDriver.CheckSmoothing(labelSmoothing);
         LossGeometry g = Shapes.ForProbabilityTarget(inputShape, inputShape);
+        // PyTorch's cross_entropy_loss_prob_target checks the weight, then the smoothing.
         Shapes.CheckWeight(weight.Length, g.C, "cross_entropy: ");
+        LossDriver.CheckSmoothing(labelSmoothing);
         LossDriver.CheckOutputs(g, reduction, loss.Length, input.Length, gradInput.Length, gradOutput.Length);
         if (typeof(T) == typeof(double))
         {

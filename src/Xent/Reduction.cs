@@ -33,14 +33,15 @@ public static class Reductions
         return (sizeAverage ?? true) ? Reduction.Mean : Reduction.Sum;
     }
 
-    /// <summary>Parses PyTorch's reduction names <c>"none"</c>, <c>"mean"</c> and <c>"sum"</c>.</summary>
+    /// <summary>Parses PyTorch's reduction names <c>"none"</c>, <c>"mean"</c> and <c>"sum"</c>, and the deprecated
+    /// <c>"elementwise_mean"</c>, which PyTorch 2.x still takes as <c>"mean"</c> (with a warning).</summary>
     /// <param name="value">The name, in lower case as PyTorch spells it.</param>
     /// <returns>The matching <see cref="Reduction"/>.</returns>
-    /// <exception cref="ArgumentException"><paramref name="value"/> is not one of the three names.</exception>
+    /// <exception cref="ArgumentException"><paramref name="value"/> is not one of those names.</exception>
     public static Reduction Parse(string value) => value switch
     {
         "none" => Reduction.None,
-        "mean" => Reduction.Mean,
+        "mean" or "elementwise_mean" => Reduction.Mean,
         "sum" => Reduction.Sum,
         _ => throw new ArgumentException($"{value} is not a valid value for reduction", nameof(value)),
     };

@@ -13,15 +13,20 @@ internal static class ThrowHelper
     public static void ThrowTargetOutOfBounds(long target, string paramName = "target") =>
         throw new ArgumentOutOfRangeException(paramName, $"Target {target} is out of bounds.");
 
+    /// <summary>PyTorch's message, with the value in full (PyTorch prints six digits: 1.0000001 as "1") and infinity as
+    /// PyTorch prints it, "inf".</summary>
     [DoesNotReturn]
     public static void ThrowLabelSmoothing(double labelSmoothing) =>
         throw new ArgumentOutOfRangeException("labelSmoothing",
-            "label_smoothing must be between 0.0 and 1.0. Got: " + labelSmoothing.ToString("R", CultureInfo.InvariantCulture));
+            "label_smoothing must be between 0.0 and 1.0. Got: "
+            + (double.IsPositiveInfinity(labelSmoothing) ? "inf" : labelSmoothing.ToString("R", CultureInfo.InvariantCulture)));
 
+    /// <inheritdoc cref="ThrowLabelSmoothing(double)"/>
     [DoesNotReturn]
     public static void ThrowLabelSmoothing(float labelSmoothing) =>
         throw new ArgumentOutOfRangeException("labelSmoothing",
-            "label_smoothing must be between 0.0 and 1.0. Got: " + labelSmoothing.ToString("R", CultureInfo.InvariantCulture));
+            "label_smoothing must be between 0.0 and 1.0. Got: "
+            + (float.IsPositiveInfinity(labelSmoothing) ? "inf" : labelSmoothing.ToString("R", CultureInfo.InvariantCulture)));
 
     [DoesNotReturn]
     public static T ThrowInvalidReduction<T>(Reduction reduction) =>

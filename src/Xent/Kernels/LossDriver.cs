@@ -36,14 +36,32 @@ internal static unsafe class LossDriver
         }
     }
 
+    /// <summary>PyTorch's check: smoothing applies only for ε &gt; 0, which must then be at most 1 (+∞ is not); a
+    /// negative or NaN ε means no smoothing, for class and probability targets alike
+    /// (<see cref="EffectiveSmoothing(double)"/>).</summary>
     public static void CheckSmoothing(double labelSmoothing)
     {
-        // PyTorch checks only ε > 1 (a negative ε is silently ignored there); its message says [0, 1], so Xent holds to it.
-        if (!(labelSmoothing >= 0.0 && labelSmoothing <= 1.0))
+        if (labelSmoothing > 1.0)
         {
             ThrowHelper.ThrowLabelSmoothing(labelSmoothing);
         }
     }
+
+    /// <inheritdoc cref="CheckSmoothing(double)"/>
+    public static void CheckSmoothing(float labelSmoothing)
+    {
+        if (labelSmoothing > 1f)
+        {
+            ThrowHelper.ThrowLabelSmoothing(labelSmoothing);
+        }
+    }
+
+    /// <summary>The ε the kernels use: ε where ε &gt; 0, else 0 (a negative or NaN ε, which PyTorch
+    /// ignores).</summary>
+    public static double EffectiveSmoothing(double labelSmoothing) => labelSmoothing > 0.0 ? labelSmoothing : 0.0;
+
+    /// <inheritdoc cref="EffectiveSmoothing(double)"/>
+    public static float EffectiveSmoothing(float labelSmoothing) => labelSmoothing > 0f ? labelSmoothing : 0f;
 
     public static void CheckOutputs(in LossGeometry g, Reduction reduction, long lossLength, long inputLength, long gradInputLength, long gradOutputLength)
     {
@@ -92,6 +110,7 @@ internal static unsafe class LossDriver
         where TC : unmanaged, IFloatingPointIeee754<TC>
         where TTarget : unmanaged, IBinaryInteger<TTarget>
     {
+        labelSmoothing = EffectiveSmoothing(labelSmoothing);
         TC[]? w = RentWeight<T, TC>(weight, out TC weightSum, g.C);
         double[]? partials = null;
         try
@@ -204,6 +223,7 @@ internal static unsafe class LossDriver
         where T : unmanaged
         where TC : unmanaged, IFloatingPointIeee754<TC>
     {
+        labelSmoothing = EffectiveSmoothing(labelSmoothing);
         TC[]? w = RentWeight<T, TC>(weight, out TC weightSum, g.C);
         double[]? partials = null;
         try

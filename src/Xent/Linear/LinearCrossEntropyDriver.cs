@@ -291,7 +291,8 @@ internal static unsafe class LinearCrossEntropyDriver
             var rowKernel = new LinearRows
             {
                 Logits = logits, Vocab = v, Targets = io.Targets + c0, Rows = chunkRows, Bias = bias,
-                ClassWeight = io.ClassWeight, WeightSum = weightSum, Smoothing = options.LabelSmoothing,
+                ClassWeight = io.ClassWeight, WeightSum = weightSum,
+                Smoothing = LossDriver.EffectiveSmoothing(options.LabelSmoothing),
                 ZLossScale = options.ZLossScale, SoftCap = options.SoftCap, WriteGradient = gradients,
                 GradScale = mean ? 1f / (float)plan.TotalWeight : 1f,
                 ZGradScale = 2f * options.ZLossScale * (mean ? 1f / count : 1f),

@@ -282,9 +282,9 @@ public class ErrorTests
 
     [Theory]
     [InlineData(1.5, "1.5")]
-    [InlineData(-0.1, "-0.1")]
     [InlineData(1.0000001, "1.0000001")]
-    public void LabelSmoothingOutsideZeroToOne_Throws(double labelSmoothing, string printed)
+    [InlineData(double.PositiveInfinity, "inf")]   // as PyTorch prints it
+    public void LabelSmoothingAboveOne_Throws(double labelSmoothing, string printed)
     {
         string message = "label_smoothing must be between 0.0 and 1.0. Got: " + printed;
         ThrowsOutOfRange("labelSmoothing", message, 1, 20, (loss, grad) =>
@@ -296,25 +296,49 @@ public class ErrorTests
     [Fact]
     public void LabelSmoothing_FixedEntryPoint_Throws()
     {
-        ThrowsOutOfRange("labelSmoothing", "label_smoothing must be between 0.0 and 1.0. Got: 1.5", 0, 20, (_, grad) =>
-            Functional.CrossEntropy(s_input4x5, 5, [0L, 1, 2, 3], grad, labelSmoothing: 1.5f));
+        // Checked as a float: the message shows 1.1, not 1.100000023841858.
+        ThrowsOutOfRange("labelSmoothing", "label_smoothing must be between 0.0 and 1.0. Got: 1.1", 0, 20, (_, grad) =>
+            Functional.CrossEntropy(s_input4x5, 5, [0L, 1, 2, 3], grad, labelSmoothing: 1.1f));
     }
 
-    /// <summary>PyTorch's check is <c>label_smoothing &lt;= 1.0</c>, false for NaN, so NaN is refused there too.</summary>
-    [Fact]
-    public void LabelSmoothingNaN_ProbabilityTargets_Throws()
+    /// <summary>PyTorch smooths only for ε &gt; 0 (and checks ε ≤ 1 there): a negative or NaN ε means no smoothing, for
+    /// class and probability targets, in every entry point.</summary>
+    [Theory]
+    [InlineData(-0.1)]
+    [InlineData(-1e30)]
+    [InlineData(double.NaN)]
+    [InlineData(double.NegativeInfinity)]
+    public void LabelSmoothingNegativeOrNaN_MeansNone(double labelSmoothing)
     {
-        ThrowsOutOfRange("labelSmoothing", "label_smoothing must be between 0.0 and 1.0. Got: NaN", 1, 20, (loss, grad) =>
-            Functional.CrossEntropy<float>(s_input4x5, [4, 5], s_input4x5, loss, labelSmoothing: double.NaN, gradInput: grad));
+        long[] t = [0, 1, 2, 3];
+        float[] probs = [.. s_input4x5.Select(v => MathF.Abs(v) / 3)];
+        foreach (Reduction reduction in Enum.GetValues<Reduction>())
+        {
+            int n = reduction == Reduction.None ? 4 : 1;
+            float[] loss = new float[n], grad = new float[20], loss0 = new float[n], grad0 = new float[20];
+            float[] up = [.. Enumerable.Repeat(0.5f, n)];
+            Functional.CrossEntropy<float, long>(s_input4x5, [4, 5], t, [4], loss, reduction, [1, 2, 3, 4, 5], labelSmoothing: labelSmoothing, gradInput: grad, gradOutput: up);
+            Functional.CrossEntropy<float, long>(s_input4x5, [4, 5], t, [4], loss0, reduction, [1, 2, 3, 4, 5], gradInput: grad0, gradOutput: up);
+            Assert.Equal(loss0, loss);
+            Assert.Equal(grad0, grad);
+
+            Functional.CrossEntropy<float>(s_input4x5, [4, 5], probs, loss, reduction, default, labelSmoothing, grad, up);
+            Functional.CrossEntropy<float>(s_input4x5, [4, 5], probs, loss0, reduction, default, 0, grad0, up);
+            Assert.Equal(loss0, loss);
+            Assert.Equal(grad0, grad);
+        }
+
+        Assert.Equal(Functional.CrossEntropy(s_input4x5, 5, t, new float[20]), Functional.CrossEntropy(s_input4x5, 5, t, new float[20], labelSmoothing: (float)labelSmoothing));
+        var module = new CrossEntropyLoss(labelSmoothing: labelSmoothing);
+        Assert.Equal(labelSmoothing, module.LabelSmoothing);
     }
 
     [Fact]
-    public void LabelSmoothingNaN_ClassTargets_Throws()
+    public void ProbabilityTargets_WeightCheckedBeforeSmoothing()
     {
-        ThrowsOutOfRange("labelSmoothing", "label_smoothing must be between 0.0 and 1.0. Got: NaN", 1, 20, (loss, grad) =>
-            Functional.CrossEntropy<float, long>(s_input4x5, [4, 5], [0, 1, 2, 3], [4], loss, labelSmoothing: double.NaN, gradInput: grad));
-        ThrowsOutOfRange("labelSmoothing", "label_smoothing must be between 0.0 and 1.0. Got: NaN", 0, 20, (_, grad) =>
-            Functional.CrossEntropy(s_input4x5, 5, [0L, 1, 2, 3], grad, labelSmoothing: float.NaN));
+        // PyTorch's cross_entropy_loss_prob_target checks the weight first.
+        ThrowsArgument("weight", "cross_entropy: weight tensor should be defined either for all 5 classes or no classes but got weight tensor of shape: [3]", 1, 20, (loss, grad) =>
+            Functional.CrossEntropy<float>(s_input4x5, [4, 5], s_input4x5, loss, weight: [1, 1, 1], labelSmoothing: 1.5, gradInput: grad));
     }
 
     // ---- Probability targets and ignore_index ----

@@ -313,4 +313,18 @@ public sealed class TensorInteropTests
         Tensor<float> probabilities = Functional.CrossEntropy(input, Tensor.Create(Random(24, 91, 1f).Select(Math.Abs).ToArray(), [2, 4, 3]), Reduction.None);
         Assert.Equal([2, 3], probabilities.Lengths.ToArray());
     }
+
+    [Fact]
+    public void TensorReturningOverloads_ReportTheShapeError_NotTheirOwnLossBuffer()
+    {
+        // Reduction.None sized its loss from the target before the shapes were checked, so a (C) input with a
+        // 3-element target failed with "Expected a loss of shape [3] ...", a buffer the caller never passed.
+        Tensor<double> x = Tensor.Create(new double[] { 1, 2, 3 }, [3]);
+        var e = Assert.Throws<ArgumentException>(() => Functional.NllLoss(x, Tensor.Create(new long[] { 1, 2, 0 }, [3]), Reduction.None));
+        Assert.StartsWith("Expected target to be 0D when input is 1D, but got target.dim =1", e.Message);
+        e = Assert.Throws<ArgumentException>(() => Functional.CrossEntropy(x, Tensor.Create(new long[] { 1, 2 }, [2]), Reduction.None));
+        Assert.StartsWith("size mismatch (got input: [3], target: [2])", e.Message);
+        e = Assert.Throws<ArgumentException>(() => Functional.CrossEntropy(Tensor.Create(new double[6], [2, 3]), Tensor.Create(new long[] { 1, 2, 0 }, [3]), Reduction.None));
+        Assert.StartsWith("Expected input batch_size (2) to match target batch_size (3).", e.Message);
+    }
 }

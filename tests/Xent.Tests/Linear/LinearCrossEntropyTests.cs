@@ -402,6 +402,8 @@ public sealed class LinearCrossEntropyTests
             () => Functional.LinearCrossEntropy(hidden, weight, 2, target, gh, default, (Reduction)7));
         Expect<ArgumentOutOfRangeException>("labelSmoothing", "label_smoothing must be between 0.0 and 1.0. Got: 1.5",
             () => Functional.LinearCrossEntropy(hidden, weight, 2, target, gh, default, labelSmoothing: 1.5f));
+        Expect<ArgumentOutOfRangeException>("labelSmoothing", "label_smoothing must be between 0.0 and 1.0. Got: 1.1",
+            () => Functional.LinearCrossEntropy(hidden, weight, 2, target, gh, default, labelSmoothing: 1.1f));
         Expect<ArgumentOutOfRangeException>("zLossScale", "The z-loss scale must be finite and non-negative. Got: -1",
             () => Rich(new LinearCrossEntropyOptions { ZLossScale = -1 }));
         Expect<ArgumentOutOfRangeException>("softCap", "The logit soft cap must be finite and non-negative (0 for none). Got: NaN",
