@@ -80,11 +80,12 @@ public static unsafe partial class Functional
         LossDriver.CheckReduction(reduction);
         if (labelSmoothing is double epsilon)
         {
+            Shapes.CheckNotProbabilityShaped<TTarget>(inputShape, targetShape);
             LossDriver.CheckSmoothing(epsilon);
         }
 
         LossGeometry g = Shapes.ForClassTarget(inputShape, targetShape);
-        Shapes.CheckWeight(weightLength, g.C);
+        Shapes.CheckWeight(weightLength, g.C, spatial: inputShape.Length > 2);
         if (input == null && g.Elements > 0)
         {
             throw new ArgumentNullException(nameof(input));

@@ -102,7 +102,7 @@ public static partial class Functional
     {
         ArgumentNullException.ThrowIfNull(input);
         ArgumentNullException.ThrowIfNull(target);
-        Tensor<T> loss = TensorArgs.NewLoss<T, TTarget>(input, target, reduction);
+        Tensor<T> loss = TensorArgs.NewLoss<T, TTarget>(input, target, reduction, crossEntropy: true);
         CrossEntropy(input.AsReadOnlyTensorSpan(), target.AsReadOnlyTensorSpan(), loss.AsTensorSpan(), reduction,
             TensorArgs.Of(weight), ignoreIndex, labelSmoothing);
         return loss;
@@ -281,7 +281,7 @@ public static partial class Functional
     {
         ArgumentNullException.ThrowIfNull(input);
         ArgumentNullException.ThrowIfNull(target);
-        Tensor<T> loss = TensorArgs.NewLoss<T, TTarget>(input, target, reduction);
+        Tensor<T> loss = TensorArgs.NewLoss<T, TTarget>(input, target, reduction, crossEntropy: false);
         NllLoss(input.AsReadOnlyTensorSpan(), target.AsReadOnlyTensorSpan(), loss.AsTensorSpan(), reduction,
             TensorArgs.Of(weight), ignoreIndex);
         return loss;
@@ -424,7 +424,7 @@ internal static class TensorArgs
         }
     }
 
-    public static Tensor<T> NewLoss<T, TTarget>(Tensor<T> input, Tensor<TTarget> target, Reduction reduction)
+    public static Tensor<T> NewLoss<T, TTarget>(Tensor<T> input, Tensor<TTarget> target, Reduction reduction, bool crossEntropy)
     {
         LossDriver.CheckReduction(reduction);
         if (reduction == Reduction.None)
@@ -433,6 +433,11 @@ internal static class TensorArgs
             // the output check with a message about a buffer the caller never passed.
             LossDriver.CheckElementType<T>();
             LossDriver.CheckTargetType<TTarget>();
+            if (crossEntropy)
+            {
+                Shapes.CheckNotProbabilityShaped<TTarget>(input.Lengths, target.Lengths);
+            }
+
             Shapes.ForClassTarget(input.Lengths, target.Lengths);
         }
 

@@ -296,13 +296,14 @@ public static partial class Functional
         LossDriver.CheckReduction(reduction);
         if (labelSmoothing is double epsilon)
         {
+            Shapes.CheckNotProbabilityShaped<TTarget>(inputShape, targetShape);
             LossDriver.CheckSmoothing(epsilon);
         }
 
         Shapes.CheckLength(inputLength, inputShape, "input", nameof(inputShape));
         Shapes.CheckLength(targetLength, targetShape, "target", nameof(targetShape));
         LossGeometry g = Shapes.ForClassTarget(inputShape, targetShape);
-        Shapes.CheckWeight(weightLength, g.C);
+        Shapes.CheckWeight(weightLength, g.C, spatial: inputShape.Length > 2);
         LossDriver.CheckOutputs(g, reduction, lossLength, inputLength, gradInputLength, gradOutputLength);
         return g;
     }

@@ -134,6 +134,21 @@ internal static class Shapes
             return new LossGeometry(inputShape[0], Classes(inputShape[1]), 1, noBatch: false);
         }
 
+        if (rank == 4)
+        {
+            // PyTorch sends 4-D inputs to nll_loss2d, whose checks have their own words (the size mismatch's odd spacing
+            // and missing parenthesis included).
+            if (targetShape.Length != 3)
+            {
+                ThrowHelper.ThrowArgument($"only batches of spatial targets supported (3D tensors) but got targets of dimension: {targetShape.Length}", "target");
+            }
+
+            if (!targetShape[1..].SequenceEqual(inputShape[2..]))
+            {
+                ThrowHelper.ThrowArgument($"size mismatch (got input: {Format(inputShape)} , target: {Format(targetShape)}", "target");
+            }
+        }
+
         if (!targetShape[1..].SequenceEqual(inputShape[2..]))
         {
             ThrowHelper.ThrowArgument($"Expected target size {Format(ExpectedTarget(inputShape))}, got {Format(targetShape)}", "target");
@@ -176,12 +191,27 @@ internal static class Shapes
         return new LossGeometry(inputShape[0], Classes(inputShape[1]), d, noBatch: false);
     }
 
-    /// <summary>The check of <c>nll_loss_forward</c> on the weight, with its message.</summary>
-    public static void CheckWeight(long weightLength, int classes, string prefix = "")
+    /// <summary>The check of <c>nll_loss_forward</c> on the weight, with its message; for inputs of three or more
+    /// dimensions (<paramref name="spatial"/>), which PyTorch computes with nll_loss2d, that check's message, whose
+    /// numbers Xent adds in parentheses.</summary>
+    public static void CheckWeight(long weightLength, int classes, string prefix = "", bool spatial = false)
     {
         if (weightLength != 0 && weightLength != classes)
         {
-            ThrowHelper.ThrowArgument($"{prefix}weight tensor should be defined either for all {classes} classes or no classes but got weight tensor of shape: [{weightLength}]", "weight");
+            ThrowHelper.ThrowArgument(spatial
+                ? $"weight tensor should be defined either for all or no classes (got weight tensor of shape: [{weightLength}] for {classes} classes)"
+                : $"{prefix}weight tensor should be defined either for all {classes} classes or no classes but got weight tensor of shape: [{weightLength}]", "weight");
+        }
+    }
+
+    /// <summary>PyTorch's cross_entropy takes a target of the input's shape to hold class probabilities, so class
+    /// indices of that shape are a type error there, before any other check of the shapes or the smoothing.</summary>
+    public static void CheckNotProbabilityShaped<TTarget>(ReadOnlySpan<nint> inputShape, ReadOnlySpan<nint> targetShape)
+    {
+        if (inputShape.SequenceEqual(targetShape))
+        {
+            string type = typeof(TTarget) == typeof(long) ? "Long" : typeof(TTarget) == typeof(int) ? "Int" : typeof(TTarget) == typeof(byte) ? "Byte" : typeof(TTarget).Name;
+            ThrowHelper.ThrowArgument($"Expected floating point type for target with class probabilities, got {type}", "target");
         }
     }
 

@@ -186,6 +186,13 @@ public class ErrorTests
             Functional.CrossEntropy<float>(s_input4x5, [4, 5], s_input4x5, loss, Reduction.Mean, weight, gradInput: grad));
         ThrowsArgument("weight", "weight tensor should be defined either for all 5 classes or no classes but got weight tensor of shape: [6]", 1, 20,
             (loss, grad) => Functional.CrossEntropy<float, long>(s_input4x5, [4, 5], target, [4], loss, Reduction.Mean, new float[6], gradInput: grad));
+
+        // Inputs of 3 or more dimensions go through PyTorch's nll_loss2d, whose message has no numbers; Xent adds them.
+        const string spatial = "weight tensor should be defined either for all or no classes (got weight tensor of shape: [4] for 5 classes)";
+        ThrowsArgument("weight", spatial, 1, 20, (loss, grad) =>
+            Functional.CrossEntropy<float, long>(s_input4x5, [2, 5, 2], new long[4], [2, 2], loss, Reduction.Mean, weight, gradInput: grad));
+        ThrowsArgument("weight", spatial, 1, 20, (loss, grad) =>
+            Functional.NllLoss<float, long>(s_input4x5, [1, 5, 2, 2], new long[4], [1, 2, 2], loss, Reduction.Mean, weight, gradInput: grad));
     }
 
     // ---- Shapes ----
@@ -218,10 +225,13 @@ public class ErrorTests
     [Fact]
     public void KDimTargetMismatch_Throws()
     {
-        ThrowsArgument("target", "Expected target size [2, 3, 3], got [2, 3, 4]", 18, 72, (loss, grad) =>
+        // 4-D inputs go through PyTorch's nll_loss2d, with its words (spacing and all); 3-D and 5-D through the reshape.
+        ThrowsArgument("target", "size mismatch (got input: [2, 4, 3, 3] , target: [2, 3, 4]", 18, 72, (loss, grad) =>
             Functional.CrossEntropy<float, long>(new float[72], [2, 4, 3, 3], new long[24], [2, 3, 4], loss, Reduction.None, gradInput: grad));
-        ThrowsArgument("target", "Expected target size [2, 3, 3], got [2, 9]", 1, 72, (loss, grad) =>
+        ThrowsArgument("target", "only batches of spatial targets supported (3D tensors) but got targets of dimension: 2", 1, 72, (loss, grad) =>
             Functional.NllLoss<float, long>(new float[72], [2, 4, 3, 3], new long[18], [2, 9], loss, gradInput: grad));
+        ThrowsArgument("target", "Expected target size [2, 3, 3, 1], got [2, 9]", 1, 72, (loss, grad) =>
+            Functional.NllLoss<float, long>(new float[72], [2, 4, 3, 3, 1], new long[18], [2, 9], loss, gradInput: grad));
         ThrowsArgument("target", "Expected target size [2, 3], got []", 1, 24, (loss, grad) =>
             Functional.CrossEntropy<float, long>(new float[24], [2, 4, 3], [0], [], loss, gradInput: grad));
     }
@@ -240,7 +250,14 @@ public class ErrorTests
     public void OneDimensionalInput_WithAOneDimensionalTarget_Throws()
     {
         ThrowsArgument("target", "Expected target to be 0D when input is 1D, but got target.dim =1", 1, 3, (loss, grad) =>
+            Functional.NllLoss<float, long>(new float[3], [3], [0, 1, 2], [3], loss, gradInput: grad));
+        // cross_entropy takes a target of the input's shape for probabilities, so its error is the target's type.
+        ThrowsArgument("target", "Expected floating point type for target with class probabilities, got Long", 1, 3, (loss, grad) =>
             Functional.CrossEntropy<float, long>(new float[3], [3], [0, 1, 2], [3], loss, gradInput: grad));
+        ThrowsArgument("target", "Expected floating point type for target with class probabilities, got Int", 1, 6, (loss, grad) =>
+            Functional.CrossEntropy<float, int>(new float[6], [2, 3], new int[6], [2, 3], loss, labelSmoothing: 7, gradInput: grad));
+        ThrowsArgument("target", "Expected floating point type for target with class probabilities, got Byte", 1, 6, (loss, grad) =>
+            Functional.CrossEntropy<float, byte>(new float[6], [2, 3], new byte[6], [2, 3], loss, gradInput: grad));
         ThrowsArgument("target", "size mismatch (got input: [3], target: [2])", 1, 3, (loss, grad) =>
             Functional.NllLoss<float, long>(new float[3], [3], [0, 1], [2], loss, gradInput: grad));
         ThrowsArgument("target", "size mismatch (got input: [3], target: [1])", 1, 3, (loss, grad) =>
@@ -251,6 +268,8 @@ public class ErrorTests
     public void ScalarInput_Throws()
     {
         ThrowsArgument("input", "Expected 1 or more dimensions (got 0)", 1, 1, (loss, grad) =>
+            Functional.NllLoss<float, long>([1f], [], [0], [], loss, gradInput: grad));
+        ThrowsArgument("target", "Expected floating point type for target with class probabilities, got Long", 1, 1, (loss, grad) =>
             Functional.CrossEntropy<float, long>([1f], [], [0], [], loss, gradInput: grad));
         ThrowsArgument("input", "Expected 1 or more dimensions (got 0)", 1, 1, (loss, grad) =>
             Functional.CrossEntropy<float>([1f], [], [1f], loss, gradInput: grad));

@@ -178,6 +178,9 @@ public sealed class TensorInteropTests
         var e = Assert.Throws<ArgumentException>(() =>
             Functional.CrossEntropy<float, long>(new ReadOnlyTensorSpan<float>(x), new ReadOnlyTensorSpan<long>(new long[] { 2, 1, 0, 0 })));
         Assert.Equal("target", e.ParamName);
+        Assert.StartsWith("Expected floating point type for target with class probabilities, got Long", e.Message);   // the input's shape
+        e = Assert.Throws<ArgumentException>(() =>
+            Functional.NllLoss<float, long>(new ReadOnlyTensorSpan<float>(x), new ReadOnlyTensorSpan<long>(new long[] { 2, 1, 0, 0 })));
         Assert.StartsWith("Expected target to be 0D when input is 1D", e.Message);
     }
 
