@@ -72,14 +72,19 @@ internal static class CompareCommand
             nint source = xent.InputAddress, destination = xent.ScratchAddress;
             long bytes = problem.Bytes;
             float forwardLoss = 0, backwardLoss = 0;
+            long elements = problem.Elements;
             var rounds = MedianTimer.Interleaved(
             [
                 () => CopyFloor.Copy(source, destination, bytes),
                 () => CopyFloor.Read(source, bytes),
                 () => forwardLoss = xent.Run(backward: false),
                 () => backwardLoss = xent.Run(backward: true),
+                .. ExpFloor.IsSupported && !@case.Nll ? new Action[] { () => ExpFloor.Run(elements) } : [],
             ], budget, maxRounds: MaxRounds);
             var (copy, read) = (rounds.Median(0), rounds.Median(1));
+            // The exps alone against each row's goal floor, round by round: above the goal, the goal is out of reach.
+            // (NLL takes no exp.)
+            double? expMs = ExpFloor.IsSupported && !@case.Nll ? rounds.Median(4) : null;
             if (problem.MegaBytes > largestMb)
             {
                 // Headline bandwidth from the largest buffer: a smaller one may sit in the last-level cache.
@@ -88,9 +93,15 @@ internal static class CompareCommand
 
             // Ratios pair each Xent run with the floors of the same round (see MedianTimer.Rounds.MedianRatio).
             var forward = new Row(@case.Name, "fwd", problem.MegaBytes, copy, read, rounds.Median(2), GoalFloor.HalfCopy,
-                rounds.MedianRatio(2, 1), rounds.MedianRatio(2, 0, scale: 0.5), @case.ForwardGoal, null);
+                rounds.MedianRatio(2, 1), rounds.MedianRatio(2, 0, scale: 0.5), @case.ForwardGoal, null)
+            {
+                ExpMs = expMs, ExpRatio = expMs is null ? null : rounds.MedianRatio(4, 0, scale: 0.5),
+            };
             var backward = new Row(@case.Name, "fwd+bwd", problem.MegaBytes, copy, read, rounds.Median(3), GoalFloor.Copy,
-                rounds.MedianRatio(3, 1), rounds.MedianRatio(3, 0), @case.BackwardGoal, @case.SpeedupGoal);
+                rounds.MedianRatio(3, 1), rounds.MedianRatio(3, 0), @case.BackwardGoal, @case.SpeedupGoal)
+            {
+                ExpMs = expMs, ExpRatio = expMs is null ? null : rounds.MedianRatio(4, 0),
+            };
             if (torchProblem is null)
             {
                 using var torch = new TorchReference(@case, problem);
@@ -127,6 +138,9 @@ internal static class CompareCommand
             medians over rounds of Xent's run over the floor's run in the same round, so they can differ a little
             from the quotient of the medians in the ms columns.
             torch/xent > 1: Xent is faster; the speed goal (>= 20) applies to fp32 4096x32000 fwd+bwd only.
+            exp ms: one float32 exp per logit with every core, the kernels' own exp on data in L1 (arithmetic only: a loss
+            takes at least that many exps); exp/floor: that over the goal floor, per round. Where exp/floor exceeds the
+            goal, no kernel with this exp can meet it here, whatever the memory does ("out of reach" in the goals line).
             """);
         foreach (var r in rows.Where(r => r.LossDiff is { } d && !double.IsFinite(d)))
         {
@@ -137,6 +151,12 @@ internal static class CompareCommand
         int passed = judged.Count(v => v.Pass);
         Console.WriteLine(Invariant($"goals: {passed} PASS, {judged.Count - passed} MISS of {judged.Count}") +
             (judged.Any(v => !v.Pass) ? "; missed: " + string.Join(", ", judged.Where(v => !v.Pass).Select(v => v.What)) : ""));
+        var outOfReach = rows.Where(r => r.Goal is { } g && r.ExpRatio is { } e && e > g).ToList();
+        if (outOfReach.Count > 0)
+        {
+            Console.WriteLine("out of reach here with this exp (exp/floor above the goal): " +
+                string.Join(", ", outOfReach.Select(r => Invariant($"{r.Work} {r.Pass} (exps alone {r.ExpRatio:0.00} > {r.Goal:0.0#})"))));
+        }
         Console.WriteLine(Invariant($"load average (1 min) during the run: {load.Summary}; total {clock.Elapsed.TotalSeconds:0.0} s"));
         return 0;
     }
@@ -219,6 +239,11 @@ internal static class CompareCommand
 
         public double? GradDiff { get; set; }
 
+        /// <summary>The exp floor of the case (null where it is not measured) and its per-round ratio to the goal floor.</summary>
+        public double? ExpMs { get; init; }
+
+        public double? ExpRatio { get; init; }
+
         public void SetLosses(float xent, float torch)
         {
             Losses = (xent, torch);
@@ -248,8 +273,8 @@ internal static class CompareCommand
         public static void PrintTable(IReadOnlyList<Row> rows)
         {
             string[] header = ["work", "pass", "MB", "copy ms", "read ms", "xent ms", "xent/read", "goal floor", "xent/floor",
-                "goal", "verdict", "torch ms", "torch/xent", "speed goal", "loss diff", "max grad diff"];
-            bool[] left = [true, true, false, false, false, false, false, true, false, false, true, false, false, true, false, false];
+                "goal", "verdict", "exp ms", "exp/floor", "torch ms", "torch/xent", "speed goal", "loss diff", "max grad diff"];
+            bool[] left = [true, true, false, false, false, false, false, true, false, false, true, false, false, false, false, true, false, false];
             var cells = new List<string[]> { header };
             foreach (var r in rows)
             {
@@ -266,6 +291,8 @@ internal static class CompareCommand
                     Format(r.Ratio, "0.00"),
                     r.Goal is { } g ? "<= " + Format(g, "0.0#") : "-",
                     r.Goal is { } g2 ? (r.Ratio <= g2 ? "PASS" : "MISS") : "-",
+                    Format(r.ExpMs, "0.00"),
+                    Format(r.ExpRatio, "0.00"),
                     r.Torch is { } t ? Format(t.Ms, "0.00") + (t.Runs == 1 ? "*" : "") : "-",
                     Format(r.Speedup, "0.0"),
                     r.SpeedupGoal is { } s ? $">= {s:0} " + (r.Speedup is { } x ? (x >= s ? "PASS" : "MISS") : "?") : "-",
