@@ -17,11 +17,13 @@ internal static class CliFiles
     /// <summary>The longest file name (one path component) that common file systems accept, in UTF-8 bytes.</summary>
     private const int MaxFileNameBytes = 255;
 
-    /// <summary>Throws the one-line error for an input that cannot be opened for reading: missing, a directory,
-    /// unreadable. <paramref name="path"/> itself is left unread.</summary>
+    /// <summary>Opens an input with <paramref name="open"/>, turning the ways that fails into the one-line error that
+    /// names it: a directory, a missing file, no permission (on the file, or on a directory on its path, where
+    /// File.Exists says false too).</summary>
     /// <param name="path">The file.</param>
     /// <param name="what">What it holds, for the message: "input", "weight", "logits".</param>
-    public static void RequireReadable(string path, string what)
+    /// <param name="open">Opens (and reads) the file.</param>
+    public static T OpenInput<T>(string path, string what, Func<string, T> open)
     {
         if (Directory.Exists(path))
         {
@@ -30,7 +32,7 @@ internal static class CliFiles
 
         try
         {
-            using Microsoft.Win32.SafeHandles.SafeFileHandle handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+            return open(path);
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
@@ -38,9 +40,31 @@ internal static class CliFiles
         }
         catch (UnauthorizedAccessException)
         {
-            // File.Exists is false here too when a directory on the way cannot be searched: "does not exist" would
-            // mislead.
             throw new CliException($"{what} file '{path}' cannot be read (permission denied)");
+        }
+    }
+
+    /// <summary>Starts an output (<see cref="Npy.AtomicFile.Create"/>); a directory that refuses new files is the
+    /// one-line error that names the output.</summary>
+    public static Npy.AtomicFile CreateOutput(string path)
+    {
+        try
+        {
+            return Npy.AtomicFile.Create(path);
+        }
+        catch (UnauthorizedAccessException)
+        {
+            throw new CliException($"cannot write '{path}' (permission denied)");
+        }
+    }
+
+    /// <summary>The library reads an empty weight span as "no weight"; a weight file of shape (0) for C ≥ 1 classes is
+    /// PyTorch's error.</summary>
+    public static void RequireWeightFor(long classes, long weightLength)
+    {
+        if (weightLength == 0 && classes != 0)
+        {
+            throw new CliException($"weight tensor should be defined either for all {classes} classes or no classes but got weight tensor of shape: [0]");
         }
     }
 

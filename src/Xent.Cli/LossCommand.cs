@@ -138,10 +138,9 @@ internal static class LossCommand
         nint[] inputShape = ToNint(input.Shape);
         ReadOnlySpan<T> x = input.AsSpan<T>();
         long classes = input.Shape.Length switch { 0 => 0, 1 => input.Shape[0], _ => input.Shape[1] };
-        if (weight is { Count: 0 } && classes != 0)
+        if (weight is not null)
         {
-            // The library takes an empty span as "no weight"; a weight file of shape (0) is PyTorch's error.
-            throw new CliException($"weight tensor should be defined either for all {classes} classes or no classes but got weight tensor of shape: [0]");
+            CliFiles.RequireWeightFor(classes, weight.Count);
         }
 
         T[] w = weight is null ? [] : Convert<T>(weight);
@@ -222,18 +221,7 @@ internal static class LossCommand
         }
     }
 
-    private static NpyArray ReadNpy(string path, string what)
-    {
-        CliFiles.RequireReadable(path, what);
-        try
-        {
-            return NpyReader.Read(path);
-        }
-        catch (UnauthorizedAccessException)
-        {
-            throw new CliException($"{what} file '{path}' cannot be read (permission denied)");
-        }
-    }
+    private static NpyArray ReadNpy(string path, string what) => CliFiles.OpenInput(path, what, NpyReader.Read);
 
     /// <summary>
     /// Writes every requested output or none: each goes to its own temporary file first, then the summary is printed,
@@ -254,15 +242,7 @@ internal static class LossCommand
                     continue;
                 }
 
-                try
-                {
-                    current = AtomicFile.Create(path);
-                }
-                catch (UnauthorizedAccessException)
-                {
-                    throw new CliException($"cannot write '{path}' (permission denied)");
-                }
-
+                current = CliFiles.CreateOutput(path);
                 files.Add(current);
                 NpyWriter.Write<T>(current.Stream, data, shape);
                 current.Flush();

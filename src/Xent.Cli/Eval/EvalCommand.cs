@@ -162,10 +162,9 @@ internal static class EvalCommand
         }
 
         long rows = ChunkRows(s.ChunkRows, c, d);
-        if (weight is { Count: 0 })
+        if (weight is not null)
         {
-            // The library takes an empty span as "no weight"; a weight file of shape (0) is PyTorch's error.
-            throw new CliException($"weight tensor should be defined either for all {c} classes or no classes but got weight tensor of shape: [0]");
+            CliFiles.RequireWeightFor(c, weight.Count);
         }
 
         TC[] w = weight is null ? [] : WidenWeight<TS, TC>(weight);
@@ -279,16 +278,7 @@ internal static class EvalCommand
 
     private static NpyArray ReadWeight(string path)
     {
-        CliFiles.RequireReadable(path, "weight");
-        NpyArray weight;
-        try
-        {
-            weight = NpyReader.Read(path);
-        }
-        catch (UnauthorizedAccessException)
-        {
-            throw new CliException($"weight file '{path}' cannot be read (permission denied)");
-        }
+        NpyArray weight = CliFiles.OpenInput(path, "weight", NpyReader.Read);
 
         if (!weight.IsFloat || weight.Shape.Length != 1)
         {

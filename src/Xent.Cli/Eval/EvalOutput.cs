@@ -88,15 +88,7 @@ internal static class EvalOutput
     /// it (<see cref="AtomicFile.Commit"/>) once everything else has succeeded, or disposes to leave nothing.</summary>
     public static AtomicFile CreateHtml(string path, EvalResult r)
     {
-        AtomicFile file;
-        try
-        {
-            file = AtomicFile.Create(path);
-        }
-        catch (UnauthorizedAccessException)
-        {
-            throw new CliException($"cannot write '{path}' (permission denied)");
-        }
+        AtomicFile file = CliFiles.CreateOutput(path);
 
         try
         {

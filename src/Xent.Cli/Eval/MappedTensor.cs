@@ -79,16 +79,7 @@ internal sealed unsafe class MappedTensor : IDisposable
     public static MappedTensor Open(string source, string what)
     {
         (string path, string? name) = Split(source);
-        CliFiles.RequireReadable(path, what);
-        FileStream stream;
-        try
-        {
-            stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1);
-        }
-        catch (UnauthorizedAccessException)
-        {
-            throw new CliException($"{what} file '{path}' cannot be read (permission denied)");
-        }
+        FileStream stream = CliFiles.OpenInput(path, what, p => new FileStream(p, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1));
 
         if (!stream.CanSeek)
         {

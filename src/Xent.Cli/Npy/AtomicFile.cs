@@ -83,7 +83,7 @@ internal sealed class AtomicFile : IDisposable
     /// (.NET's messages end with the path they failed on: "No space left on device : '/d/.x.npy.1a2b3c4d.tmp'").</summary>
     public string Describe(Exception e) =>
         $"cannot write '{Path}': " + e.Message.Replace($" : '{TempPath}'", string.Empty, StringComparison.Ordinal)
-            .Replace($"'{TempPath}'", $"'{Path}'", StringComparison.Ordinal).Replace(TempPath, Path, StringComparison.Ordinal);
+            .Replace(TempPath, Path, StringComparison.Ordinal);
 
     /// <summary>Closes the stream and, unless committed, deletes the temporary file.</summary>
     public void Dispose()
