@@ -1022,41 +1022,58 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         return Vector512.Sum(partial);
     }
 
-    /// <summary>Picks the compiled form of <see cref="ExpPass{TLoad, TGrad, TSmoothed}"/> for the tile's flags.</summary>
+    /// <summary>Picks the compiled form of <see cref="ExpPass{TLoad, TGrad, TSmoothed, TNext}"/> for the tile's flags.
+    /// The next pair's max is taken in a pair's class loop only with the gradient and in a tile of 64 positions or more
+    /// (in a smaller one no pair has a next pair).</summary>
     private static void ExpPass<TLoad>(bool grad, bool smoothed, T* src, int c, int lanes, long d, int* tl, float* e, float* w, float* r0, float* s, float* sumWd, float* dt, int* ok, byte* ahead)
         where TLoad : struct, LowRows.IRowLoad
     {
-        if (grad)
+        if (grad && lanes >= 64)
         {
             if (smoothed)
             {
-                ExpPass<TLoad, Set, Set>(src, c, lanes, d, tl, e, w, r0, s, sumWd, dt, ok, ahead);
+                ExpPass<TLoad, Set, Set, Set>(src, c, lanes, d, tl, e, w, r0, s, sumWd, dt, ok, ahead);
             }
             else
             {
-                ExpPass<TLoad, Set, Clear>(src, c, lanes, d, tl, e, w, r0, s, sumWd, dt, ok, ahead);
+                ExpPass<TLoad, Set, Clear, Set>(src, c, lanes, d, tl, e, w, r0, s, sumWd, dt, ok, ahead);
+            }
+        }
+        else if (grad)
+        {
+            if (smoothed)
+            {
+                ExpPass<TLoad, Set, Set, Clear>(src, c, lanes, d, tl, e, w, r0, s, sumWd, dt, ok, ahead);
+            }
+            else
+            {
+                ExpPass<TLoad, Set, Clear, Clear>(src, c, lanes, d, tl, e, w, r0, s, sumWd, dt, ok, ahead);
             }
         }
         else if (smoothed)
         {
-            ExpPass<TLoad, Clear, Set>(src, c, lanes, d, tl, e, w, r0, s, sumWd, dt, ok, ahead);
+            ExpPass<TLoad, Clear, Set, Clear>(src, c, lanes, d, tl, e, w, r0, s, sumWd, dt, ok, ahead);
         }
         else
         {
-            ExpPass<TLoad, Clear, Clear>(src, c, lanes, d, tl, e, w, r0, s, sumWd, dt, ok, ahead);
+            ExpPass<TLoad, Clear, Clear, Clear>(src, c, lanes, d, tl, e, w, r0, s, sumWd, dt, ok, ahead);
         }
     }
 
     /// <summary>Step 2 of <see cref="TileLanes"/>, two groups of 16 positions at a time (a whole line of float16 or
     /// bfloat16 per class; the last group of an odd count is paired with itself), compiled once per load and flag so
     /// that the class loop holds no branch. <paramref name="ahead"/>: the targets of the tile that the same worker takes
-    /// next (the tile's own plus <paramref name="lanes"/>, within 15 positions of the next tile's first), prefetched.</summary>
+    /// next (the tile's own plus <paramref name="lanes"/>, within 15 positions of the next tile's first), prefetched.
+    /// <typeparamref name="TNext"/>: the class loop also takes the next pair's max (the gradient's reference), which
+    /// needs a tile of at least 64 positions.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void ExpPass<TLoad, TGrad, TSmoothed>(T* src, int c, int lanes, long d, int* tl, float* e, float* w, float* r0, float* s, float* sumWd, float* dt, int* ok, byte* ahead)
+    private static void ExpPass<TLoad, TGrad, TSmoothed, TNext>(T* src, int c, int lanes, long d, int* tl, float* e, float* w, float* r0, float* s, float* sumWd, float* dt, int* ok, byte* ahead)
         where TLoad : struct, LowRows.IRowLoad
         where TGrad : struct, IFlag
         where TSmoothed : struct, IFlag
+        where TNext : struct, IFlag
     {
+        Debug.Assert(!TNext.On || (TGrad.On && lanes >= 64), "the next pair's max is for the gradient, in tiles of 64 or more");
         bool downscaled = typeof(TLoad) == typeof(LowRows.HalfBitsLoad);
         Debug.Assert(downscaled == (typeof(T) == typeof(Half)), "float16 is read downscaled, as PickTarget reads x[t]");
         bool wide = (long)c * d > TargetGather.NarrowIndexLimit;
@@ -1089,8 +1106,11 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
             // The max of a whole next pair is taken in this pair's class loop, beside the exps: a pass of its own waits on
             // C lines from L2 (the class stride maps them to one L1 set), 30% slower in cache.
             Vector512<float> xa, xb, ra, rb;
-            bool pipe = TGrad.On && g + 64 <= lanes;
-            T* next = pipe ? src + g + 32 : src + g;   // (without a next pair: this one again, unused)
+            bool pipe = TNext.On && g + 64 <= lanes;
+            // Without a next pair the loop reads (and drops) the tile's last 32 positions: the 16 after a group paired
+            // with itself may lie past the input. (A runtime offset instead, 0 for such a group, or a stride of 0 over
+            // the scratch, made bfloat16 (8, 21, 512, 512) forward+backward 8–10% slower.)
+            T* next = pipe ? src + g + 32 : src + (lanes - 32);
             if (TGrad.On)
             {
                 (ra, rb) = haveNext ? (nextA, nextB) : MaxOverClasses(src + g, h - g, c, d);
@@ -1124,7 +1144,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                     Sse.Prefetch0(row + 144);
                 }
 
-                if (TGrad.On)
+                if (TNext.On)
                 {
                     FloatRows.MaxStep32(next, 16, ref na, ref nb, ref nHigh, ref nLow);
                 }
