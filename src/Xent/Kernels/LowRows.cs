@@ -47,6 +47,9 @@ internal static unsafe class LowRows
 
         /// <summary>e^d for d from <see cref="Minus"/>.</summary>
         static abstract Vector512<float> Exp(Vector512<float> d);
+
+        /// <summary><see cref="Exp"/> for a term of a sum that nothing else reads (<see cref="FloatRows.ExpForSum"/>).</summary>
+        static abstract Vector512<float> SumExp(Vector512<float> d);
     }
 
     /// <summary>Every element type, widened exactly (<see cref="Load"/>).</summary>
@@ -63,6 +66,9 @@ internal static unsafe class LowRows
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector512<float> Exp(Vector512<float> d) => FloatRows.Exp(d);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<float> SumExp(Vector512<float> d) => FloatRows.ExpForSum(d);
     }
 
     /// <summary>float and bfloat16 widened exactly, for passes that take the exp without its clamp
@@ -86,6 +92,9 @@ internal static unsafe class LowRows
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector512<float> Exp(Vector512<float> d) => FloatRows.ExpUnclamped(d);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<float> SumExp(Vector512<float> d) => FloatRows.ExpForSumUnclamped(d);
     }
 
     /// <summary>64 bfloat16 as four vectors of 16 floats in lane-interleaved order, for passes that only sum: two vectors
@@ -119,6 +128,9 @@ internal static unsafe class LowRows
         /// read as one), so the exp needs no clamp.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector512<float> Exp(Vector512<float> d) => FloatRows.ExpUnclamped(d);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<float> SumExp(Vector512<float> d) => FloatRows.ExpForSumUnclamped(d);
     }
 
     /// <summary>16 floats rounded to <typeparamref name="T"/>'s bits (<see cref="NarrowBits"/>).</summary>

@@ -1158,8 +1158,9 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
 
                 Vector512<float> da = TLoad.Minus(va, negA), db = TLoad.Minus(vb, negB);
                 // Against the max, x − r is at most 0 (or NaN): only the lower clamp is needed.
-                Vector512<float> ea = TGrad.On && !downscaled ? FloatRows.ExpNonPositive(da) : TLoad.Exp(da);
-                Vector512<float> eb = TGrad.On && !downscaled ? FloatRows.ExpNonPositive(db) : TLoad.Exp(db);
+                // The loss alone only sums them (FloatRows.ExpForSum).
+                Vector512<float> ea = !TGrad.On ? TLoad.SumExp(da) : !downscaled ? FloatRows.ExpNonPositive(da) : TLoad.Exp(da);
+                Vector512<float> eb = !TGrad.On ? TLoad.SumExp(db) : !downscaled ? FloatRows.ExpNonPositive(db) : TLoad.Exp(db);
                 if (TGrad.On)
                 {
                     // Zero where ignored (an ignored position's exp may be NaN or ∞), so the gradient needs no mask.

@@ -196,6 +196,61 @@ public sealed class FastPathTests
         }
     }
 
+    /// <summary>The loss alone sums its exps and keeps none, so it takes the exp for sums (FloatRows.ExpForSum, up to
+    /// 1.7 ulp plus 0.05 ulp per unit of |x|): each float32 loss of rows and K-dim positions, spread over ±1 to ±40,
+    /// with targets on small and on far logits, stays within 2 ulp of float64's (plus 2^−24 absolute for losses near
+    /// 0, where the sum's rounding at 1 decides).</summary>
+    [Theory]
+    [InlineData(1000, 1)]
+    [InlineData(32000, 1)]
+    [InlineData(100003, 1)]
+    [InlineData(21, 4096)]
+    [InlineData(150, 300)]
+    public void LossAloneStaysWithinTwoUlpOfFloat64(int c, int d)
+    {
+        var rnd = new Random(c + d);
+        int n = d > 1 ? 2 : 24;
+        double worst = 0;
+        string worstAt = "";
+        foreach (double spread in new[] { 1.0, 8, 40 })
+        {
+            var x = new float[n * c * d];
+            for (int i = 0; i < x.Length; i++) x[i] = (float)((rnd.NextDouble() * 2 - 1) * spread);
+            var t = new long[n * d];
+            for (int i = 0; i < t.Length; i++) t[i] = rnd.Next(c);
+            if (d == 1)
+            {
+                // Some targets on the row's largest logit, some 3 units above it (a small loss, and a loss near 0).
+                for (int r = 0; r < n; r += 3)
+                {
+                    int arg = 0;
+                    for (int k = 1; k < c; k++) if (x[r * c + k] > x[r * c + arg]) arg = k;
+                    t[r] = arg;
+                    if (r % 2 == 0) x[r * c + arg] += 3 * (float)spread;
+                }
+            }
+
+            nint[] shape = d > 1 ? [n, c, d] : [n, c];
+            nint[] tshape = d > 1 ? [n, d] : [n];
+            var lossF = new float[n * d];
+            var lossD = new double[n * d];
+            Functional.CrossEntropy<float, long>(x, shape, t, tshape, lossF, Reduction.None);
+            Functional.CrossEntropy<double, long>([.. x.Select(v => (double)v)], shape, t, tshape, lossD, Reduction.None);
+            for (int i = 0; i < lossF.Length; i++)
+            {
+                double ulp = Math.ScaleB(1, Math.ILogB((float)lossD[i]) - 23);
+                double error = Math.Max(0, Math.Abs(lossF[i] - lossD[i]) - Math.ScaleB(1, -22)) / ulp;
+                if (error > worst)
+                {
+                    worst = error;
+                    worstAt = $"spread {spread} loss[{i}] = {lossF[i]:R}, float64 {lossD[i]:R}";
+                }
+            }
+        }
+
+        Assert.True(worst <= 2, $"({c}, {d}): {worst:F2} ulp at {worstAt}");
+    }
+
     /// <summary>The random run of <see cref="RandomShapesAndSpecialsMatchFloat64"/> over the other entry points: class
     /// targets as int32 with weights and an upstream gradient, probability targets, and log-softmax, in float32, float16
     /// and bfloat16 against float64 on the same values. This run found log-softmax losing log s beside a logit of
