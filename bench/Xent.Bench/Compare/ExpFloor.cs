@@ -34,13 +34,32 @@ internal static class ExpFloor
         Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers }, k =>
         {
             long mine = passes * (k + 1) / workers - passes * k / workers;
-            partial[k] = forSum ? SumPasses(mine) : Passes(mine);
+            partial[k] = forSum ? Passes<SumExp>(mine) : Passes<KeptExp>(mine);
         });
         return partial.Sum();
     }
 
+    /// <summary>One of the kernels' exps.</summary>
+    private interface IExp
+    {
+        static abstract Vector512<float> Exp(Vector512<float> x);
+    }
+
+    /// <summary>The exp whose results the gradient keeps.</summary>
+    private readonly struct KeptExp : IExp
+    {
+        public static Vector512<float> Exp(Vector512<float> x) => FloatRows.ExpNonPositive(x);
+    }
+
+    /// <summary>The exp of the passes that only sum their exps.</summary>
+    private readonly struct SumExp : IExp
+    {
+        public static Vector512<float> Exp(Vector512<float> x) => FloatRows.ExpForSum(x);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe float Passes(long passes)
+    private static unsafe float Passes<TExp>(long passes)
+        where TExp : struct, IExp
     {
         // Four independent accumulators and exps, as the kernels' loops have them in flight.
         Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
@@ -50,31 +69,10 @@ internal static class ExpFloor
             {
                 for (int i = 0; i < BufferFloats; i += 64)
                 {
-                    s0 += FloatRows.ExpNonPositive(Vector512.Load(p + i));
-                    s1 += FloatRows.ExpNonPositive(Vector512.Load(p + i + 16));
-                    s2 += FloatRows.ExpNonPositive(Vector512.Load(p + i + 32));
-                    s3 += FloatRows.ExpNonPositive(Vector512.Load(p + i + 48));
-                }
-            }
-        }
-
-        return Vector512.Sum(s0 + s1 + s2 + s3);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe float SumPasses(long passes)
-    {
-        Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
-        fixed (float* p = s_buffer)
-        {
-            for (long pass = 0; pass < passes; pass++)
-            {
-                for (int i = 0; i < BufferFloats; i += 64)
-                {
-                    s0 += FloatRows.ExpForSum(Vector512.Load(p + i));
-                    s1 += FloatRows.ExpForSum(Vector512.Load(p + i + 16));
-                    s2 += FloatRows.ExpForSum(Vector512.Load(p + i + 32));
-                    s3 += FloatRows.ExpForSum(Vector512.Load(p + i + 48));
+                    s0 += TExp.Exp(Vector512.Load(p + i));
+                    s1 += TExp.Exp(Vector512.Load(p + i + 16));
+                    s2 += TExp.Exp(Vector512.Load(p + i + 32));
+                    s3 += TExp.Exp(Vector512.Load(p + i + 48));
                 }
             }
         }
