@@ -12,7 +12,8 @@ public sealed class CrossEntropyLoss
     private readonly WeightCache _weight;
 
     /// <summary>Creates the loss.</summary>
-    /// <param name="weight"><see langword="null"/>, or one weight per class (converted to the input's type on use).</param>
+    /// <param name="weight"><see langword="null"/>, or one weight per class (converted to the input's type on use). An
+    /// array of none is PyTorch's <c>weight=torch.tensor([])</c>: forward and backward reject it when C ≥ 1.</param>
     /// <param name="ignoreIndex">A target value that contributes nothing; any value (must be negative for probability targets).</param>
     /// <param name="reduction">The reduction.</param>
     /// <param name="labelSmoothing">ε in [0, 1].</param>
@@ -39,7 +40,7 @@ public sealed class CrossEntropyLoss
         new(weight, ignoreIndex, Reductions.FromLegacy(sizeAverage, reduce), labelSmoothing);
 
     /// <summary>Gets a copy of the class weights, or <see langword="null"/>.</summary>
-    public double[]? Weight => _weight.Values.IsEmpty ? null : _weight.Values.ToArray();
+    public double[]? Weight => _weight.IsGiven ? _weight.Values.ToArray() : null;
 
     /// <summary>Gets the ignored target value.</summary>
     public long IgnoreIndex { get; }
@@ -63,7 +64,7 @@ public sealed class CrossEntropyLoss
         ReadOnlySpan<nint> targetShape, Span<T> loss)
         where T : unmanaged
         where TTarget : unmanaged, IBinaryInteger<TTarget> =>
-        Functional.CrossEntropy(input, inputShape, target, targetShape, loss, Reduction, _weight.As<T>(), IgnoreIndex, LabelSmoothing);
+        Functional.CrossEntropy(input, inputShape, target, targetShape, loss, Reduction, _weight.As<T>(), _weight.IsGiven, IgnoreIndex, LabelSmoothing, default, default);
 
     /// <summary>Computes the gradient w.r.t. the input for class-index targets, given the upstream gradient.</summary>
     /// <typeparam name="T">float, double, Half or BFloat16.</typeparam>
@@ -79,7 +80,7 @@ public sealed class CrossEntropyLoss
         ReadOnlySpan<nint> targetShape, ReadOnlySpan<T> gradOutput, Span<T> gradInput)
         where T : unmanaged
         where TTarget : unmanaged, IBinaryInteger<TTarget> =>
-        Functional.CrossEntropy(input, inputShape, target, targetShape, default, Reduction, _weight.As<T>(), IgnoreIndex, LabelSmoothing, gradInput, gradOutput);
+        Functional.CrossEntropy(input, inputShape, target, targetShape, default, Reduction, _weight.As<T>(), _weight.IsGiven, IgnoreIndex, LabelSmoothing, gradInput, gradOutput);
 
     /// <summary>Computes the loss for class-probability targets (the target has the input's shape).</summary>
     /// <typeparam name="T">float, double, Half or BFloat16.</typeparam>
@@ -90,7 +91,7 @@ public sealed class CrossEntropyLoss
     /// <exception cref="ArgumentException">See <see cref="Functional.CrossEntropy{T}(ReadOnlySpan{T}, ReadOnlySpan{nint}, ReadOnlySpan{T}, Span{T}, Reduction, ReadOnlySpan{T}, double, Span{T}, ReadOnlySpan{T}, long)"/>.</exception>
     public void Forward<T>(ReadOnlySpan<T> input, ReadOnlySpan<nint> inputShape, ReadOnlySpan<T> target, Span<T> loss)
         where T : unmanaged =>
-        Functional.CrossEntropy(input, inputShape, target, loss, Reduction, _weight.As<T>(), LabelSmoothing, default, default, IgnoreIndex);
+        Functional.CrossEntropy(input, inputShape, target, loss, Reduction, _weight.As<T>(), _weight.IsGiven, LabelSmoothing, default, default, IgnoreIndex);
 
     /// <summary>Computes the gradient w.r.t. the input for class-probability targets, given the upstream gradient.</summary>
     /// <typeparam name="T">float, double, Half or BFloat16.</typeparam>
@@ -102,5 +103,5 @@ public sealed class CrossEntropyLoss
     /// <exception cref="ArgumentException">See <see cref="Functional.CrossEntropy{T}(ReadOnlySpan{T}, ReadOnlySpan{nint}, ReadOnlySpan{T}, Span{T}, Reduction, ReadOnlySpan{T}, double, Span{T}, ReadOnlySpan{T}, long)"/>.</exception>
     public void Backward<T>(ReadOnlySpan<T> input, ReadOnlySpan<nint> inputShape, ReadOnlySpan<T> target, ReadOnlySpan<T> gradOutput, Span<T> gradInput)
         where T : unmanaged =>
-        Functional.CrossEntropy(input, inputShape, target, default, Reduction, _weight.As<T>(), LabelSmoothing, gradInput, gradOutput, IgnoreIndex);
+        Functional.CrossEntropy(input, inputShape, target, default, Reduction, _weight.As<T>(), _weight.IsGiven, LabelSmoothing, gradInput, gradOutput, IgnoreIndex);
 }

@@ -76,8 +76,8 @@ public static partial class Functional
         ReadOnlySpan<nint> targetShape = TensorArgs.TargetShape(input, target);
         TensorArgs.CheckOutputs(input, target, targetShape.Length == 0, loss, reduction, gradInput);
         CrossEntropy(TensorArgs.Read(input, nameof(input)), input.Lengths, TensorArgs.Read(target, nameof(target)),
-            targetShape, TensorArgs.Write(loss, nameof(loss)), reduction, TensorArgs.ReadWeight(weight), ignoreIndex,
-            labelSmoothing, TensorArgs.Write(gradInput, nameof(gradInput)), TensorArgs.Read(gradOutput, nameof(gradOutput)));
+            targetShape, TensorArgs.Write(loss, nameof(loss)), reduction, TensorArgs.ReadWeight(weight), TensorArgs.IsGiven(weight),
+            ignoreIndex, labelSmoothing, TensorArgs.Write(gradInput, nameof(gradInput)), TensorArgs.Read(gradOutput, nameof(gradOutput)));
     }
 
     /// <summary>Cross-entropy with class-index targets over tensors, returning the loss as a new tensor.</summary>
@@ -167,8 +167,8 @@ public static partial class Functional
         ReadOnlySpan<nint> lossShape = input.Rank > 1 ? TensorArgs.WithoutClassDim(input.Lengths) : default;
         TensorArgs.CheckOutputs(input, lossShape, input.Rank == 1, loss, reduction, gradInput);
         CrossEntropy(TensorArgs.Read(input, nameof(input)), input.Lengths, TensorArgs.Read(target, nameof(target)),
-            TensorArgs.Write(loss, nameof(loss)), reduction, TensorArgs.ReadWeight(weight), labelSmoothing,
-            TensorArgs.Write(gradInput, nameof(gradInput)), TensorArgs.Read(gradOutput, nameof(gradOutput)));
+            TensorArgs.Write(loss, nameof(loss)), reduction, TensorArgs.ReadWeight(weight), TensorArgs.IsGiven(weight), labelSmoothing,
+            TensorArgs.Write(gradInput, nameof(gradInput)), TensorArgs.Read(gradOutput, nameof(gradOutput)), -100);
     }
 
     /// <summary>Cross-entropy with class-probability targets over tensors, returning the loss as a new tensor.</summary>
@@ -256,8 +256,8 @@ public static partial class Functional
         ReadOnlySpan<nint> targetShape = TensorArgs.TargetShape(input, target);
         TensorArgs.CheckOutputs(input, target, targetShape.Length == 0, loss, reduction, gradInput);
         return NllLoss(TensorArgs.Read(input, nameof(input)), input.Lengths, TensorArgs.Read(target, nameof(target)),
-            targetShape, TensorArgs.Write(loss, nameof(loss)), reduction, TensorArgs.ReadWeight(weight), ignoreIndex,
-            TensorArgs.Write(gradInput, nameof(gradInput)), TensorArgs.Read(gradOutput, nameof(gradOutput)));
+            targetShape, TensorArgs.Write(loss, nameof(loss)), reduction, TensorArgs.ReadWeight(weight), TensorArgs.IsGiven(weight),
+            ignoreIndex, TensorArgs.Write(gradInput, nameof(gradInput)), TensorArgs.Read(gradOutput, nameof(gradOutput)));
     }
 
     /// <summary>The negative log-likelihood of log-probability tensors, returning the loss as a new tensor.</summary>
@@ -379,6 +379,10 @@ internal static class TensorArgs
     }
 
     public static ReadOnlyTensorSpan<T> Of<T>(Tensor<T>? tensor) => tensor is null ? default : tensor.AsReadOnlyTensorSpan();
+
+    /// <summary>Whether a weight was given: a tensor span of no elements (PyTorch's <c>weight=torch.tensor([])</c>, an
+    /// error for C ≥ 1) has a rank, the default one (no weight, <c>weight=None</c>) has none.</summary>
+    public static bool IsGiven<T>(in ReadOnlyTensorSpan<T> weight) => weight.Rank > 0;
 
     /// <summary>The target shape for the span API. A tensor span cannot have rank 0, so for an input (C) a target of one
     /// element, whatever its rank, stands for PyTorch's 0-D target.</summary>

@@ -103,10 +103,20 @@ public static partial class Functional
         Reduction reduction = Reduction.Mean, ReadOnlySpan<T> weight = default, long ignoreIndex = -100,
         Span<T> gradInput = default, ReadOnlySpan<T> gradOutput = default)
         where T : unmanaged
+        where TTarget : unmanaged, IBinaryInteger<TTarget> =>
+        NllLoss(input, inputShape, target, targetShape, loss, reduction, weight, weightGiven: false, ignoreIndex, gradInput, gradOutput);
+
+    /// <summary><see cref="NllLoss{T, TTarget}(ReadOnlySpan{T}, ReadOnlySpan{nint}, ReadOnlySpan{TTarget}, ReadOnlySpan{nint}, Span{T}, Reduction, ReadOnlySpan{T}, long, Span{T}, ReadOnlySpan{T})"/>
+    /// for callers that can tell a weight of no elements from none (the modules, the tensor overloads): with
+    /// <paramref name="weightGiven"/>, an empty weight is PyTorch's <c>weight=torch.tensor([])</c>, an error for C ≥ 1.</summary>
+    internal static T NllLoss<T, TTarget>(ReadOnlySpan<T> input, ReadOnlySpan<nint> inputShape,
+        ReadOnlySpan<TTarget> target, ReadOnlySpan<nint> targetShape, Span<T> loss, Reduction reduction, ReadOnlySpan<T> weight,
+        bool weightGiven, long ignoreIndex, Span<T> gradInput, ReadOnlySpan<T> gradOutput)
+        where T : unmanaged
         where TTarget : unmanaged, IBinaryInteger<TTarget>
     {
         LossGeometry g = CheckClassTarget<T, TTarget>(input.Length, inputShape, target.Length, targetShape, loss.Length, reduction,
-            weight.Length, null, gradInput.Length, gradOutput.Length);
+            weight.Length, weightGiven, null, gradInput.Length, gradOutput.Length);
         double totalWeight = typeof(T) == typeof(double)
             ? LossDriver.ClassTarget<T, double, TTarget>(false, g, input, target, loss, reduction, weight, ignoreIndex, 0, gradInput, gradOutput)
             : LossDriver.ClassTarget<T, float, TTarget>(false, g, input, target, loss, reduction, weight, ignoreIndex, 0, gradInput, gradOutput);
@@ -175,10 +185,19 @@ public static partial class Functional
         Reduction reduction = Reduction.Mean, ReadOnlySpan<T> weight = default, long ignoreIndex = -100,
         double labelSmoothing = 0, Span<T> gradInput = default, ReadOnlySpan<T> gradOutput = default)
         where T : unmanaged
+        where TTarget : unmanaged, IBinaryInteger<TTarget> =>
+        CrossEntropy(input, inputShape, target, targetShape, loss, reduction, weight, weightGiven: false, ignoreIndex, labelSmoothing, gradInput, gradOutput);
+
+    /// <summary><see cref="CrossEntropy{T, TTarget}(ReadOnlySpan{T}, ReadOnlySpan{nint}, ReadOnlySpan{TTarget}, ReadOnlySpan{nint}, Span{T}, Reduction, ReadOnlySpan{T}, long, double, Span{T}, ReadOnlySpan{T})"/>
+    /// for callers that can tell a weight of no elements from none; see <see cref="NllLoss{T, TTarget}(ReadOnlySpan{T}, ReadOnlySpan{nint}, ReadOnlySpan{TTarget}, ReadOnlySpan{nint}, Span{T}, Reduction, ReadOnlySpan{T}, bool, long, Span{T}, ReadOnlySpan{T})"/>.</summary>
+    internal static void CrossEntropy<T, TTarget>(ReadOnlySpan<T> input, ReadOnlySpan<nint> inputShape,
+        ReadOnlySpan<TTarget> target, ReadOnlySpan<nint> targetShape, Span<T> loss, Reduction reduction, ReadOnlySpan<T> weight,
+        bool weightGiven, long ignoreIndex, double labelSmoothing, Span<T> gradInput, ReadOnlySpan<T> gradOutput)
+        where T : unmanaged
         where TTarget : unmanaged, IBinaryInteger<TTarget>
     {
         LossGeometry g = CheckClassTarget<T, TTarget>(input.Length, inputShape, target.Length, targetShape, loss.Length, reduction,
-            weight.Length, labelSmoothing, gradInput.Length, gradOutput.Length);
+            weight.Length, weightGiven, labelSmoothing, gradInput.Length, gradOutput.Length);
         _ = typeof(T) == typeof(double)
             ? LossDriver.ClassTarget<T, double, TTarget>(true, g, input, target, loss, reduction, weight, ignoreIndex, labelSmoothing, gradInput, gradOutput)
             : LossDriver.ClassTarget<T, float, TTarget>(true, g, input, target, loss, reduction, weight, ignoreIndex, labelSmoothing, gradInput, gradOutput);
@@ -205,6 +224,14 @@ public static partial class Functional
     public static void CrossEntropy<T>(ReadOnlySpan<T> input, ReadOnlySpan<nint> inputShape, ReadOnlySpan<T> target,
         Span<T> loss, Reduction reduction = Reduction.Mean, ReadOnlySpan<T> weight = default, double labelSmoothing = 0,
         Span<T> gradInput = default, ReadOnlySpan<T> gradOutput = default, long ignoreIndex = -100)
+        where T : unmanaged =>
+        CrossEntropy(input, inputShape, target, loss, reduction, weight, weightGiven: false, labelSmoothing, gradInput, gradOutput, ignoreIndex);
+
+    /// <summary><see cref="CrossEntropy{T}(ReadOnlySpan{T}, ReadOnlySpan{nint}, ReadOnlySpan{T}, Span{T}, Reduction, ReadOnlySpan{T}, double, Span{T}, ReadOnlySpan{T}, long)"/>
+    /// for callers that can tell a weight of no elements from none; see <see cref="NllLoss{T, TTarget}(ReadOnlySpan{T}, ReadOnlySpan{nint}, ReadOnlySpan{TTarget}, ReadOnlySpan{nint}, Span{T}, Reduction, ReadOnlySpan{T}, bool, long, Span{T}, ReadOnlySpan{T})"/>.</summary>
+    internal static void CrossEntropy<T>(ReadOnlySpan<T> input, ReadOnlySpan<nint> inputShape, ReadOnlySpan<T> target,
+        Span<T> loss, Reduction reduction, ReadOnlySpan<T> weight, bool weightGiven, double labelSmoothing,
+        Span<T> gradInput, ReadOnlySpan<T> gradOutput, long ignoreIndex)
         where T : unmanaged
     {
         LossDriver.CheckElementType<T>();
@@ -222,7 +249,7 @@ public static partial class Functional
 
         LossGeometry g = Shapes.ForProbabilityTarget(inputShape, inputShape);
         // PyTorch's cross_entropy_loss_prob_target checks the weight, then the smoothing.
-        Shapes.CheckWeight(weight.Length, g.C, "cross_entropy: ");
+        Shapes.CheckWeight(weight.Length, g.C, "cross_entropy: ", given: weightGiven);
         LossDriver.CheckSmoothing(labelSmoothing);
         LossDriver.CheckOutputs(g, reduction, loss.Length, input.Length, gradInput.Length, gradOutput.Length);
         if (typeof(T) == typeof(double))
@@ -288,7 +315,7 @@ public static partial class Functional
     /// <summary>The checks shared by the class-target calls, in PyTorch's order; <paramref name="labelSmoothing"/> is
     /// null for NLL, which has none.</summary>
     private static LossGeometry CheckClassTarget<T, TTarget>(int inputLength, ReadOnlySpan<nint> inputShape, int targetLength,
-        ReadOnlySpan<nint> targetShape, int lossLength, Reduction reduction, int weightLength, double? labelSmoothing,
+        ReadOnlySpan<nint> targetShape, int lossLength, Reduction reduction, int weightLength, bool weightGiven, double? labelSmoothing,
         int gradInputLength, int gradOutputLength)
     {
         LossDriver.CheckElementType<T>();
@@ -303,7 +330,7 @@ public static partial class Functional
         Shapes.CheckLength(inputLength, inputShape, "input", nameof(inputShape));
         Shapes.CheckLength(targetLength, targetShape, "target", nameof(targetShape));
         LossGeometry g = Shapes.ForClassTarget(inputShape, targetShape);
-        Shapes.CheckWeight(weightLength, g.C, spatial: inputShape.Length > 2);
+        Shapes.CheckWeight(weightLength, g.C, spatial: inputShape.Length > 2, given: weightGiven);
         LossDriver.CheckOutputs(g, reduction, lossLength, inputLength, gradInputLength, gradOutputLength);
         return g;
     }

@@ -11,7 +11,8 @@ public sealed class NLLLoss
     private readonly WeightCache _weight;
 
     /// <summary>Creates the loss.</summary>
-    /// <param name="weight"><see langword="null"/>, or one weight per class (converted to the input's type on use).</param>
+    /// <param name="weight"><see langword="null"/>, or one weight per class (converted to the input's type on use). An
+    /// array of none is PyTorch's <c>weight=torch.tensor([])</c>: forward and backward reject it when C ≥ 1.</param>
     /// <param name="ignoreIndex">A target value that contributes nothing; any value.</param>
     /// <param name="reduction">The reduction.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="reduction"/> is not a defined value.</exception>
@@ -33,7 +34,7 @@ public sealed class NLLLoss
         new(weight, ignoreIndex, Reductions.FromLegacy(sizeAverage, reduce));
 
     /// <summary>Gets a copy of the class weights, or <see langword="null"/>.</summary>
-    public double[]? Weight => _weight.Values.IsEmpty ? null : _weight.Values.ToArray();
+    public double[]? Weight => _weight.IsGiven ? _weight.Values.ToArray() : null;
 
     /// <summary>Gets the ignored target value.</summary>
     public long IgnoreIndex { get; }
@@ -55,7 +56,7 @@ public sealed class NLLLoss
         ReadOnlySpan<nint> targetShape, Span<T> loss)
         where T : unmanaged
         where TTarget : unmanaged, IBinaryInteger<TTarget> =>
-        Functional.NllLoss(input, inputShape, target, targetShape, loss, Reduction, _weight.As<T>(), IgnoreIndex);
+        Functional.NllLoss(input, inputShape, target, targetShape, loss, Reduction, _weight.As<T>(), _weight.IsGiven, IgnoreIndex, default, default);
 
     /// <summary>Computes the gradient of the loss w.r.t. the input, given the upstream gradient.</summary>
     /// <typeparam name="T">float, double, Half or BFloat16.</typeparam>
@@ -71,7 +72,7 @@ public sealed class NLLLoss
         ReadOnlySpan<nint> targetShape, ReadOnlySpan<T> gradOutput, Span<T> gradInput)
         where T : unmanaged
         where TTarget : unmanaged, IBinaryInteger<TTarget> =>
-        Functional.NllLoss(input, inputShape, target, targetShape, default, Reduction, _weight.As<T>(), IgnoreIndex, gradInput, gradOutput);
+        Functional.NllLoss(input, inputShape, target, targetShape, default, Reduction, _weight.As<T>(), _weight.IsGiven, IgnoreIndex, gradInput, gradOutput);
 }
 
 /// <summary>Class weights held in double and converted once per element type.</summary>
@@ -81,6 +82,10 @@ internal sealed class WeightCache(double[]? weight)
     private Array? _converted;
 
     public ReadOnlySpan<double> Values => _values;
+
+    /// <summary>Whether a weight array was given (it may have no elements: PyTorch's <c>weight=torch.tensor([])</c>, an
+    /// error for C ≥ 1), rather than none.</summary>
+    public bool IsGiven => _values is not null;
 
     public ReadOnlySpan<T> As<T>()
         where T : unmanaged

@@ -194,9 +194,10 @@ internal static class Shapes
     /// <summary>The check of <c>nll_loss_forward</c> on the weight, with its message; for inputs of three or more
     /// dimensions (<paramref name="spatial"/>), which PyTorch computes with nll_loss2d, that check's message, whose
     /// numbers Xent adds in parentheses.</summary>
-    public static void CheckWeight(long weightLength, int classes, string prefix = "", bool spatial = false)
+    public static void CheckWeight(long weightLength, int classes, string prefix = "", bool spatial = false, bool given = false)
     {
-        if (weightLength != 0 && weightLength != classes)
+        // An empty weight means none, unless the caller knows one was given (a tensor or array of no elements).
+        if ((weightLength != 0 || given) && weightLength != classes)
         {
             ThrowHelper.ThrowArgument(spatial
                 ? $"weight tensor should be defined either for all or no classes (got weight tensor of shape: [{weightLength}] for {classes} classes)"

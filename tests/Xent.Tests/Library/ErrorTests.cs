@@ -1,3 +1,5 @@
+using System.Numerics.Tensors;
+
 namespace Xent.Tests.Library;
 
 /// <summary>Every error the library throws: its type, its message (PyTorch's where PyTorch has one) and its parameter
@@ -193,6 +195,56 @@ public class ErrorTests
             Functional.CrossEntropy<float, long>(s_input4x5, [2, 5, 2], new long[4], [2, 2], loss, Reduction.Mean, weight, gradInput: grad));
         ThrowsArgument("weight", spatial, 1, 20, (loss, grad) =>
             Functional.NllLoss<float, long>(s_input4x5, [1, 5, 2, 2], new long[4], [1, 2, 2], loss, Reduction.Mean, weight, gradInput: grad));
+    }
+
+    /// <summary>A weight of no elements that the caller gave (a module's empty array, an empty tensor) is PyTorch's
+    /// <c>weight=torch.tensor([])</c>: an error for C ≥ 1, after the checks PyTorch makes first, and fine for C = 0. A
+    /// span of no elements still means no weight: a span cannot say whether it was given.</summary>
+    [Fact]
+    public void GivenEmptyWeight_IsPyTorchsEmptyWeight()
+    {
+        const string message = "weight tensor should be defined either for all 5 classes or no classes but got weight tensor of shape: [0]";
+        long[] target = [0, 1, 2, 3];
+        var ce = new CrossEntropyLoss(weight: []);
+        var nll = new NLLLoss(weight: []);
+        Assert.Equal(Array.Empty<double>(), ce.Weight);
+        Assert.Null(new CrossEntropyLoss().Weight);
+        ThrowsArgument("weight", message, 1, 0, (loss, _) => ce.Forward<float, long>(s_input4x5, [4, 5], target, [4], loss));
+        ThrowsArgument("weight", message, 0, 20, (_, grad) => ce.Backward<float, long>(s_input4x5, [4, 5], target, [4], default, grad));
+        ThrowsArgument("weight", message, 1, 0, (loss, _) => nll.Forward<float, long>(s_input4x5, [4, 5], target, [4], loss));
+        ThrowsArgument("weight", message, 0, 20, (_, grad) => nll.Backward<float, long>(s_input4x5, [4, 5], target, [4], default, grad));
+        ThrowsArgument("weight", "cross_entropy: " + message, 1, 0, (loss, _) => ce.Forward<float>(s_input4x5, [4, 5], s_input4x5, loss));
+        ThrowsArgument("weight", "weight tensor should be defined either for all or no classes (got weight tensor of shape: [0] for 5 classes)", 1, 0,
+            (loss, _) => ce.Forward<float, long>(s_input4x5, [2, 5, 2], new long[4], [2, 2], loss));
+
+        // PyTorch's other checks come first: a target out of shape, a smoothing above 1.
+        ThrowsArgument("target", "Expected input batch_size (4) to match target batch_size (3).", 1, 0,
+            (loss, _) => ce.Forward<float, long>(s_input4x5, [4, 5], target.AsSpan(0, 3), [3], loss));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new CrossEntropyLoss(weight: [], labelSmoothing: 1.5));
+
+        // Tensors: an empty weight tensor was given, null was not.
+        Tensor<float> input = Tensor.Create(s_input4x5, [4, 5]);
+        Tensor<long> targets = Tensor.Create(target, [4]);
+        Tensor<float> empty = Tensor.Create(Array.Empty<float>(), [0]);
+        var e = Assert.Throws<ArgumentException>(() => Functional.CrossEntropy(input, targets, weight: empty));
+        Assert.Equal($"{message} (Parameter 'weight')", e.Message);
+        e = Assert.Throws<ArgumentException>(() => Functional.NllLoss(input, targets, weight: empty));
+        Assert.Equal($"{message} (Parameter 'weight')", e.Message);
+        e = Assert.Throws<ArgumentException>(() => Functional.CrossEntropy(input, input, weight: empty));
+        Assert.Equal($"cross_entropy: {message} (Parameter 'weight')", e.Message);
+        Assert.Equal(Functional.CrossEntropy(input, targets)[0], Functional.CrossEntropy(input, targets, weight: null)[0]);
+
+        // Spans: empty means none.
+        var loss = new float[1];
+        var reference = new float[1];
+        Functional.CrossEntropy<float, long>(s_input4x5, [4, 5], target, [4], loss, Reduction.Mean, Array.Empty<float>());
+        Functional.CrossEntropy<float, long>(s_input4x5, [4, 5], target, [4], reference);
+        Assert.Equal(reference[0], loss[0]);
+
+        // C = 0: a weight of 0 elements is one per class. Every target must be ignored, and the mean is NaN.
+        var zero = new float[1];
+        ce.Forward<float, long>([], [2, 0], [-100, -100], [2], zero);
+        Assert.True(float.IsNaN(zero[0]));
     }
 
     // ---- Shapes ----
