@@ -48,7 +48,7 @@ internal static unsafe class LowRows
         /// <summary>e^d for d from <see cref="Minus"/>.</summary>
         static abstract Vector512<float> Exp(Vector512<float> d);
 
-        /// <summary><see cref="Exp"/> for a term of a sum that nothing else reads (<see cref="FloatRows.ExpForSum"/>).</summary>
+        /// <summary><see cref="Exp"/> for a term of a sum that nothing else reads (<see cref="FloatRows.ExpForSum(Vector512{float})"/>).</summary>
         static abstract Vector512<float> SumExp(Vector512<float> d);
     }
 
