@@ -75,17 +75,8 @@ public static unsafe partial class Functional
         where T : unmanaged
         where TTarget : unmanaged
     {
-        LossDriver.CheckElementType<T>();
-        LossDriver.CheckTargetType<TTarget>();
-        LossDriver.CheckReduction(reduction);
-        if (labelSmoothing is double epsilon)
-        {
-            Shapes.CheckNotProbabilityShaped<TTarget>(inputShape, targetShape);
-            LossDriver.CheckSmoothing(epsilon);
-        }
-
-        LossGeometry g = Shapes.ForClassTarget(inputShape, targetShape);
-        Shapes.CheckWeight(weightLength, g.C, spatial: inputShape.Length > 2);
+        CheckClassTargetOptions<T, TTarget>(inputShape, targetShape, reduction, labelSmoothing);
+        LossGeometry g = ClassTargetGeometry(inputShape, targetShape, weightLength, weightGiven: false);
         if (input == null && g.Elements > 0)
         {
             throw new ArgumentNullException(nameof(input));

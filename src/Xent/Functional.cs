@@ -312,11 +312,24 @@ public static partial class Functional
         }
     }
 
-    /// <summary>The checks shared by the class-target calls, in PyTorch's order; <paramref name="labelSmoothing"/> is
-    /// null for NLL, which has none.</summary>
+    /// <summary>The checks shared by the class-target span calls, in PyTorch's order; <paramref name="labelSmoothing"/>
+    /// is null for NLL, which has none.</summary>
     private static LossGeometry CheckClassTarget<T, TTarget>(int inputLength, ReadOnlySpan<nint> inputShape, int targetLength,
         ReadOnlySpan<nint> targetShape, int lossLength, Reduction reduction, int weightLength, bool weightGiven, double? labelSmoothing,
         int gradInputLength, int gradOutputLength)
+    {
+        CheckClassTargetOptions<T, TTarget>(inputShape, targetShape, reduction, labelSmoothing);
+        Shapes.CheckLength(inputLength, inputShape, "input", nameof(inputShape));
+        Shapes.CheckLength(targetLength, targetShape, "target", nameof(targetShape));
+        LossGeometry g = ClassTargetGeometry(inputShape, targetShape, weightLength, weightGiven);
+        LossDriver.CheckOutputs(g, reduction, lossLength, inputLength, gradInputLength, gradOutputLength);
+        return g;
+    }
+
+    /// <summary>What every class-target call checks first (the span and the pointer calls): the types, the reduction
+    /// and, for cross-entropy, the target's kind and the smoothing.</summary>
+    private static void CheckClassTargetOptions<T, TTarget>(ReadOnlySpan<nint> inputShape, ReadOnlySpan<nint> targetShape,
+        Reduction reduction, double? labelSmoothing)
     {
         LossDriver.CheckElementType<T>();
         LossDriver.CheckTargetType<TTarget>();
@@ -326,12 +339,15 @@ public static partial class Functional
             Shapes.CheckNotProbabilityShaped<TTarget>(inputShape, targetShape);
             LossDriver.CheckSmoothing(epsilon);
         }
+    }
 
-        Shapes.CheckLength(inputLength, inputShape, "input", nameof(inputShape));
-        Shapes.CheckLength(targetLength, targetShape, "target", nameof(targetShape));
+    /// <summary>The shapes' geometry, then the weight against its class count (nll_loss2d's message for inputs of three
+    /// or more dimensions).</summary>
+    private static LossGeometry ClassTargetGeometry(ReadOnlySpan<nint> inputShape, ReadOnlySpan<nint> targetShape, int weightLength,
+        bool weightGiven)
+    {
         LossGeometry g = Shapes.ForClassTarget(inputShape, targetShape);
         Shapes.CheckWeight(weightLength, g.C, spatial: inputShape.Length > 2, given: weightGiven);
-        LossDriver.CheckOutputs(g, reduction, lossLength, inputLength, gradInputLength, gradOutputLength);
         return g;
     }
 

@@ -1,5 +1,6 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
+using System.Numerics;
 
 namespace Xent;
 
@@ -14,19 +15,13 @@ internal static class ThrowHelper
         throw new ArgumentOutOfRangeException(paramName, $"Target {target} is out of bounds.");
 
     /// <summary>PyTorch's message, with the value in full (PyTorch prints six digits: 1.0000001 as "1") and infinity as
-    /// PyTorch prints it, "inf".</summary>
+    /// PyTorch prints it, "inf"; a float as written (1.1, not 1.100000023841858).</summary>
     [DoesNotReturn]
-    public static void ThrowLabelSmoothing(double labelSmoothing) =>
+    public static void ThrowLabelSmoothing<T>(T labelSmoothing)
+        where T : IFloatingPointIeee754<T> =>
         throw new ArgumentOutOfRangeException("labelSmoothing",
             "label_smoothing must be between 0.0 and 1.0. Got: "
-            + (double.IsPositiveInfinity(labelSmoothing) ? "inf" : labelSmoothing.ToString("R", CultureInfo.InvariantCulture)));
-
-    /// <inheritdoc cref="ThrowLabelSmoothing(double)"/>
-    [DoesNotReturn]
-    public static void ThrowLabelSmoothing(float labelSmoothing) =>
-        throw new ArgumentOutOfRangeException("labelSmoothing",
-            "label_smoothing must be between 0.0 and 1.0. Got: "
-            + (float.IsPositiveInfinity(labelSmoothing) ? "inf" : labelSmoothing.ToString("R", CultureInfo.InvariantCulture)));
+            + (T.IsPositiveInfinity(labelSmoothing) ? "inf" : labelSmoothing.ToString("R", CultureInfo.InvariantCulture)));
 
     [DoesNotReturn]
     public static T ThrowInvalidReduction<T>(Reduction reduction) =>

@@ -38,19 +38,12 @@ internal static unsafe class LossDriver
 
     /// <summary>PyTorch's check: smoothing applies only for ε &gt; 0, which must then be at most 1 (+∞ is not); a
     /// negative or NaN ε means no smoothing, for class and probability targets alike
-    /// (<see cref="EffectiveSmoothing(double)"/>).</summary>
-    public static void CheckSmoothing(double labelSmoothing)
+    /// (<see cref="EffectiveSmoothing{T}(T)"/>). <typeparamref name="T"/>: double, or float for the linear loss's
+    /// options (its value printed as written).</summary>
+    public static void CheckSmoothing<T>(T labelSmoothing)
+        where T : IFloatingPointIeee754<T>
     {
-        if (labelSmoothing > 1.0)
-        {
-            ThrowHelper.ThrowLabelSmoothing(labelSmoothing);
-        }
-    }
-
-    /// <inheritdoc cref="CheckSmoothing(double)"/>
-    public static void CheckSmoothing(float labelSmoothing)
-    {
-        if (labelSmoothing > 1f)
+        if (labelSmoothing > T.One)
         {
             ThrowHelper.ThrowLabelSmoothing(labelSmoothing);
         }
@@ -58,10 +51,8 @@ internal static unsafe class LossDriver
 
     /// <summary>The ε the kernels use: ε where ε &gt; 0, else 0 (a negative or NaN ε, which PyTorch
     /// ignores).</summary>
-    public static double EffectiveSmoothing(double labelSmoothing) => labelSmoothing > 0.0 ? labelSmoothing : 0.0;
-
-    /// <inheritdoc cref="EffectiveSmoothing(double)"/>
-    public static float EffectiveSmoothing(float labelSmoothing) => labelSmoothing > 0f ? labelSmoothing : 0f;
+    public static T EffectiveSmoothing<T>(T labelSmoothing)
+        where T : IFloatingPointIeee754<T> => labelSmoothing > T.Zero ? labelSmoothing : T.Zero;
 
     public static void CheckOutputs(in LossGeometry g, Reduction reduction, long lossLength, long inputLength, long gradInputLength, long gradOutputLength)
     {
