@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -996,6 +997,14 @@ internal static unsafe class FloatRows
         where TUnordered : struct, IFlag
         where TSumOnly : struct, IFlag
     {
+        // e null: the exps are only summed (TSumOnly), and take the exp for sums; else they are kept, and stored.
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static Vector512<float> ClampedExp(Vector512<float> d) => TSumOnly.On ? ExpForSum(d) : Exp(d);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static Vector512<float> LoadExp(Vector512<float> d) => TSumOnly.On ? TLoad.SumExp(d) : TLoad.Exp(d);
+
+        Debug.Assert(TSumOnly.On == (e == null), "the exps are summed alone exactly when none are kept");
         // The next row's max (when next is not null): float by vmaxps, 16-bit by the signed max and unsigned min of its
         // bits (MaxOf).
         Vector512<float> nf = Vector512.Create(float.NegativeInfinity);
@@ -1051,18 +1060,14 @@ internal static unsafe class FloatRows
                 && !Vector512.LessThanAll(LargestMagnitude(LargestMagnitude(v0, v1), LargestMagnitude(v2, v3)), Vector512.Create(LowRows.UnclampedLoad.Limit)))
             {
                 // An infinity or a logit past 2^17 in this step: the clamped exp (a NaN gives NaN either way).
-                (e0, e1, e2, e3) = TSumOnly.On
-                    ? (ExpForSum(d0), ExpForSum(d1), ExpForSum(d2), ExpForSum(d3))
-                    : (Exp(d0), Exp(d1), Exp(d2), Exp(d3));
+                (e0, e1, e2, e3) = (ClampedExp(d0), ClampedExp(d1), ClampedExp(d2), ClampedExp(d3));
             }
             else
             {
-                (e0, e1, e2, e3) = TSumOnly.On
-                    ? (TLoad.SumExp(d0), TLoad.SumExp(d1), TLoad.SumExp(d2), TLoad.SumExp(d3))
-                    : (TLoad.Exp(d0), TLoad.Exp(d1), TLoad.Exp(d2), TLoad.Exp(d3));
+                (e0, e1, e2, e3) = (LoadExp(d0), LoadExp(d1), LoadExp(d2), LoadExp(d3));
             }
 
-            if (e != null)
+            if (!TSumOnly.On)
             {
                 e0.Store(e + i);
                 e1.Store(e + i + 16);
@@ -1124,10 +1129,8 @@ internal static unsafe class FloatRows
             Vector512<float> d0 = TLoad.Minus(v0, negR);
 
             // (The unclamped exp only in the 64-element steps, which check for it.)
-            Vector512<float> e0 = typeof(TLoad) == typeof(LowRows.UnclampedLoad)
-                ? (TSumOnly.On ? ExpForSum(d0) : Exp(d0))
-                : (TSumOnly.On ? TLoad.SumExp(d0) : TLoad.Exp(d0));
-            if (e != null)
+            Vector512<float> e0 = typeof(TLoad) == typeof(LowRows.UnclampedLoad) ? ClampedExp(d0) : LoadExp(d0);
+            if (!TSumOnly.On)
             {
                 e0.Store(e + i);
             }
@@ -1159,9 +1162,9 @@ internal static unsafe class FloatRows
 
             Vector512<float> v0 = Vector512.Load(buffer);
             Vector512<float> d0 = v0 - vr;
-            Vector512<float> e0 = TSumOnly.On ? ExpForSum(d0) : Exp(d0);
+            Vector512<float> e0 = ClampedExp(d0);
             acc0 += e0;
-            if (e != null)
+            if (!TSumOnly.On)
             {
                 e0.Store(buffer);
                 for (int l = 0; l < rest; l++)
