@@ -58,16 +58,6 @@ internal static class CliFiles
         }
     }
 
-    /// <summary>The library reads an empty weight span as "no weight"; a weight file of shape (0) for C ≥ 1 classes is
-    /// PyTorch's error.</summary>
-    public static void RequireWeightFor(long classes, long weightLength)
-    {
-        if (weightLength == 0 && classes != 0)
-        {
-            throw new CliException($"weight tensor should be defined either for all {classes} classes or no classes but got weight tensor of shape: [0]");
-        }
-    }
-
     /// <summary>Checks an output path before anything is computed (exit code 2 on a bad one) and returns the file that
     /// will be replaced: <paramref name="path"/>, or the file a symbolic link there points to.</summary>
     /// <param name="path">The output, or null when the option was not given.</param>

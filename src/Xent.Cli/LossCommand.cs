@@ -137,12 +137,9 @@ internal static class LossCommand
     {
         nint[] inputShape = ToNint(input.Shape);
         ReadOnlySpan<T> x = input.AsSpan<T>();
-        long classes = input.Shape.Length switch { 0 => 0, 1 => input.Shape[0], _ => input.Shape[1] };
-        if (weight is not null)
-        {
-            CliFiles.RequireWeightFor(classes, weight.Count);
-        }
-
+        // A weight file of shape (0) was still given: PyTorch's weight=torch.tensor([]), which the library rejects for
+        // C >= 1 with PyTorch's message (an empty span alone would read as no weight).
+        bool weightGiven = weight is not null;
         T[] w = weight is null ? [] : Convert<T>(weight);
         bool reduced = s.Reduction != Reduction.None;
         T[] grad = s.Grad is null ? [] : new T[x.Length];
@@ -158,9 +155,9 @@ internal static class LossCommand
             targetKind = "class indices";
             switch (target.DType)
             {
-                case NpyDType.Int64: Compute(s, x, inputShape, target.AsSpan<long>(), targetShape, loss, w, grad); break;
-                case NpyDType.Int32: Compute(s, x, inputShape, target.AsSpan<int>(), targetShape, loss, w, grad); break;
-                case NpyDType.UInt8: Compute(s, x, inputShape, target.AsSpan<byte>(), targetShape, loss, w, grad); break;
+                case NpyDType.Int64: Compute(s, x, inputShape, target.AsSpan<long>(), targetShape, loss, w, weightGiven, grad); break;
+                case NpyDType.Int32: Compute(s, x, inputShape, target.AsSpan<int>(), targetShape, loss, w, weightGiven, grad); break;
+                case NpyDType.UInt8: Compute(s, x, inputShape, target.AsSpan<byte>(), targetShape, loss, w, weightGiven, grad); break;
                 default: throw new CliException($"class targets must be int64, int32 or uint8, got {CliFormat.Describe(target)} in {s.Target}");
             }
         }
@@ -179,7 +176,7 @@ internal static class LossCommand
             lossShape = reduced || input.Shape.Length == 1 ? [] : [input.Shape[0], .. input.Shape[2..]];
             loss = new T[CliFormat.Count(lossShape)];
             targetKind = "class probabilities";
-            Functional.CrossEntropy<T>(x, inputShape, Convert<T>(target), loss, s.Reduction, w, s.LabelSmoothing, grad, default, s.IgnoreIndex);
+            Functional.CrossEntropy<T>(x, inputShape, Convert<T>(target), loss, s.Reduction, w, weightGiven, s.LabelSmoothing, grad, default, s.IgnoreIndex);
         }
         else
         {
@@ -207,17 +204,17 @@ internal static class LossCommand
     }
 
     private static void Compute<T, TTarget>(Settings s, ReadOnlySpan<T> x, nint[] inputShape, ReadOnlySpan<TTarget> target,
-        nint[] targetShape, T[] loss, T[] weight, T[] grad)
+        nint[] targetShape, T[] loss, T[] weight, bool weightGiven, T[] grad)
         where T : unmanaged
         where TTarget : unmanaged, IBinaryInteger<TTarget>
     {
         if (s.Kind == LossKind.Nll)
         {
-            Functional.NllLoss(x, inputShape, target, targetShape, loss, s.Reduction, weight, s.IgnoreIndex, grad);
+            Functional.NllLoss(x, inputShape, target, targetShape, loss, s.Reduction, weight, weightGiven, s.IgnoreIndex, grad, default);
         }
         else
         {
-            Functional.CrossEntropy(x, inputShape, target, targetShape, loss, s.Reduction, weight, s.IgnoreIndex, s.LabelSmoothing, grad);
+            Functional.CrossEntropy(x, inputShape, target, targetShape, loss, s.Reduction, weight, weightGiven, s.IgnoreIndex, s.LabelSmoothing, grad, default);
         }
     }
 

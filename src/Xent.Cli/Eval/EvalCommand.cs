@@ -162,22 +162,18 @@ internal static class EvalCommand
         }
 
         long rows = ChunkRows(s.ChunkRows, c, d);
-        if (weight is not null)
-        {
-            CliFiles.RequireWeightFor(c, weight.Count);
-        }
-
         TC[] w = weight is null ? [] : WidenWeight<TS, TC>(weight);
         var stats = new EvalStats(c, w.Length == 0 ? null : Array.ConvertAll(w, double.CreateTruncating));
 
         nint[] shape = [.. logits.Shape.Select(x => (nint)x)];
         nint[] targetShape = [.. targets.Shape.Select(x => (nint)x)];
 
-        // Validate the options (weight length, smoothing) with the library's messages even when there are no rows.
+        // Validate the options (weight length, smoothing) with the library's messages even when there are no rows; a
+        // weight file of shape (0) was still given (PyTorch's weight=torch.tensor([]), an error for C >= 1).
         shape[0] = 0;
         targetShape[0] = 0;
         Functional.CrossEntropy<TC, TTarget>(ReadOnlySpan<TC>.Empty, shape, ReadOnlySpan<TTarget>.Empty, targetShape, Span<TC>.Empty,
-            Reduction.None, w, s.IgnoreIndex, s.LabelSmoothing);
+            Reduction.None, w, weightGiven: weight is not null, s.IgnoreIndex, s.LabelSmoothing, default, default);
 
         int chunkPositions = (int)(Math.Min(rows, n) * d);
         var loss = new TC[chunkPositions];

@@ -243,10 +243,24 @@ public sealed class CliFailureTests : IDisposable
     [Fact]
     public void EmptyWeightFile_IsPyTorchsError()
     {
-        // The library reads an empty weight span as "no weight"; a weight file of shape (0) is an error, as in PyTorch.
+        // An empty weight span alone reads as "no weight"; a weight file of shape (0) was given, and is an error, as
+        // PyTorch's weight=torch.tensor([]) is, in the message of the PyTorch check that meets it.
         Npy("w0.npy", Array.Empty<float>(), 0);
         FailsData(["weight tensor should be defined either for all 5 classes or no classes but got weight tensor of shape: [0]"],
             "cross-entropy", P("x.npy"), P("t.npy"), "--weight", P("w0.npy"));
+        FailsData(["weight tensor should be defined either for all 5 classes or no classes but got weight tensor of shape: [0]"],
+            "nll", P("x.npy"), P("t.npy"), "--weight", P("w0.npy"));
+        FailsData(["cross_entropy: weight tensor should be defined either for all 5 classes or no classes but got weight tensor of shape: [0]"],
+            "cross-entropy", P("x.npy"), P("p.npy"), "--weight", P("w0.npy"));
+        Npy("x3.npy", Enumerable.Range(0, 15).Select(i => MathF.Sin(i)).ToArray(), 1, 5, 3);
+        Npy("t3.npy", new long[] { 1, 4, 3 }, 1, 3);
+        FailsData(["weight tensor should be defined either for all or no classes (got weight tensor of shape: [0] for 5 classes)"],
+            "cross-entropy", P("x3.npy"), P("t3.npy"), "--weight", P("w0.npy"));
+
+        // PyTorch's earlier checks come first.
+        Npy("t2.npy", new long[] { 1, 4 }, 2);
+        FailsData(["Expected input batch_size (3) to match target batch_size (2)."],
+            "cross-entropy", P("x.npy"), P("t2.npy"), "--weight", P("w0.npy"));
     }
 
     [Fact]
