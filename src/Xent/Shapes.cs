@@ -134,24 +134,18 @@ internal static class Shapes
             return new LossGeometry(inputShape[0], Classes(inputShape[1]), 1, noBatch: false);
         }
 
-        if (rank == 4)
+        // PyTorch sends 4-D inputs to nll_loss2d, whose checks have their own words (the size mismatch's odd spacing and
+        // missing parenthesis included).
+        if (rank == 4 && targetShape.Length != 3)
         {
-            // PyTorch sends 4-D inputs to nll_loss2d, whose checks have their own words (the size mismatch's odd spacing
-            // and missing parenthesis included).
-            if (targetShape.Length != 3)
-            {
-                ThrowHelper.ThrowArgument($"only batches of spatial targets supported (3D tensors) but got targets of dimension: {targetShape.Length}", "target");
-            }
-
-            if (!targetShape[1..].SequenceEqual(inputShape[2..]))
-            {
-                ThrowHelper.ThrowArgument($"size mismatch (got input: {Format(inputShape)} , target: {Format(targetShape)}", "target");
-            }
+            ThrowHelper.ThrowArgument($"only batches of spatial targets supported (3D tensors) but got targets of dimension: {targetShape.Length}", "target");
         }
 
         if (!targetShape[1..].SequenceEqual(inputShape[2..]))
         {
-            ThrowHelper.ThrowArgument($"Expected target size {Format(ExpectedTarget(inputShape))}, got {Format(targetShape)}", "target");
+            ThrowHelper.ThrowArgument(rank == 4
+                ? $"size mismatch (got input: {Format(inputShape)} , target: {Format(targetShape)}"
+                : $"Expected target size {Format(ExpectedTarget(inputShape))}, got {Format(targetShape)}", "target");
         }
 
         long d = 1;
