@@ -73,18 +73,18 @@ internal static class CompareCommand
             long bytes = problem.Bytes;
             float forwardLoss = 0, backwardLoss = 0;
             long elements = problem.Elements;
+            // The exps alone against each row's goal floor, round by round: above the goal, the goal is out of reach.
+            // The forward takes the exp for sums, the forward+backward the one whose results it keeps. (NLL takes no exp.)
+            bool exps = ExpFloor.IsSupported && !@case.Nll;
             var rounds = MedianTimer.Interleaved(
             [
                 () => CopyFloor.Copy(source, destination, bytes),
                 () => CopyFloor.Read(source, bytes),
                 () => forwardLoss = xent.Run(backward: false),
                 () => backwardLoss = xent.Run(backward: true),
-                .. ExpFloor.IsSupported && !@case.Nll ? new Action[] { () => ExpFloor.Run(elements), () => ExpFloor.Run(elements, forSum: true) } : [],
+                .. exps ? new Action[] { () => ExpFloor.Run(elements), () => ExpFloor.Run(elements, forSum: true) } : [],
             ], budget, maxRounds: MaxRounds);
             var (copy, read) = (rounds.Median(0), rounds.Median(1));
-            // The exps alone against each row's goal floor, round by round: above the goal, the goal is out of reach.
-            // The forward takes the exp for sums, the forward+backward the one whose results it keeps. (NLL takes no exp.)
-            bool exps = ExpFloor.IsSupported && !@case.Nll;
             double? expMs = exps ? rounds.Median(4) : null;
             double? sumExpMs = exps ? rounds.Median(5) : null;
             if (problem.MegaBytes > largestMb)
