@@ -150,6 +150,11 @@ internal static class CompareCommand
             Console.WriteLine(Invariant($"losses of {r.Work} {r.Pass}: Xent {r.Losses!.Value.Xent:G9}, libtorch {r.Losses.Value.Torch:G9}"));
         }
 
+        if (ExpFloor.IsSupported && threads > 1)
+        {
+            PrintScaling(threads, budget);
+        }
+
         var judged = rows.SelectMany(r => r.Verdicts).ToList();
         int passed = judged.Count(v => v.Pass);
         Console.WriteLine(Invariant($"goals: {passed} PASS, {judged.Count - passed} MISS of {judged.Count}") +
@@ -162,6 +167,31 @@ internal static class CompareCommand
         }
         Console.WriteLine(Invariant($"load average (1 min) during the run: {load.Summary}; total {clock.Elapsed.TotalSeconds:0.0} s"));
         return 0;
+    }
+
+    /// <summary>
+    /// How much faster every core copies memory and takes exps than one core does. The copy floors scale with the memory
+    /// system, the exps with the cores' vector units: where the second is the smaller (cores sharing vector units, as
+    /// the two vCPUs of the development VM do), a kernel with much vector work per byte cannot keep its one-core ratio
+    /// to the copy floor when all cores run.
+    /// </summary>
+    private static void PrintScaling(int threads, TimeSpan budget)
+    {
+        const long Bytes = 128L << 20;   // past the last-level cache
+        var source = GC.AllocateArray<byte>((int)Bytes, pinned: true);
+        var destination = GC.AllocateArray<byte>((int)Bytes, pinned: true);
+        Array.Fill(source, (byte)1);
+        Array.Fill(destination, (byte)2);
+        nint s = CopyFloor.Address(source), d = CopyFloor.Address(destination);
+        const long Exps = 1L << 25;
+        var rounds = MedianTimer.Interleaved(
+        [
+            () => CopyFloor.Copy(s, d, Bytes, 1),
+            () => CopyFloor.Copy(s, d, Bytes, threads),
+            () => ExpFloor.Run(Exps, forSum: false, workers: 1),
+            () => ExpFloor.Run(Exps, forSum: false, workers: threads),
+        ], budget);
+        Console.WriteLine(Invariant($"scaling from 1 to {threads} cores (time on one over time on all, median per round): copy {rounds.MedianRatio(0, 1):0.00}x, exps {rounds.MedianRatio(2, 3):0.00}x"));
     }
 
     /// <summary>

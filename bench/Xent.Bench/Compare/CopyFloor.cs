@@ -15,9 +15,11 @@ internal static unsafe class CopyFloor
     public static void Copy(float[] source, float[] destination) =>
         Copy(Address(source), Address(destination), source.LongLength * sizeof(float));
 
-    public static void Copy(nint source, nint destination, long bytes)
+    public static void Copy(nint source, nint destination, long bytes) => Copy(source, destination, bytes, Environment.ProcessorCount);
+
+    /// <summary><see cref="Copy(nint, nint, long)"/> on <paramref name="workers"/> cores.</summary>
+    public static void Copy(nint source, nint destination, long bytes, int workers)
     {
-        int workers = Environment.ProcessorCount;
         Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers }, k =>
         {
             var (start, length) = Chunk(bytes, k, workers);

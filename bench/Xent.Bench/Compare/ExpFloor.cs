@@ -26,9 +26,11 @@ internal static class ExpFloor
     /// <summary>Takes <paramref name="elements"/> exps, split evenly over every core; returns their sum so that nothing
     /// can be optimized away. <paramref name="forSum"/>: the exp of the passes that only sum their exps (the loss alone,
     /// <c>FloatRows.ExpForSum</c>), two instructions shorter; otherwise the one whose results the gradient keeps.</summary>
-    public static float Run(long elements, bool forSum = false)
+    public static float Run(long elements, bool forSum = false) => Run(elements, forSum, Environment.ProcessorCount);
+
+    /// <summary><see cref="Run(long, bool)"/> on <paramref name="workers"/> cores.</summary>
+    public static float Run(long elements, bool forSum, int workers)
     {
-        int workers = Environment.ProcessorCount;
         long passes = Math.Max(1, elements / BufferFloats);
         var partial = new float[workers];
         Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers }, k =>
