@@ -27,7 +27,7 @@ internal static unsafe class PatternCommand
         for (int i = 0; i < args.Length; i++)
         {
             if (args[i] == "--shape" && i + 1 < args.Length && args[++i].Split('x') is [var a, var b, var e]
-                && long.TryParse(a, out n) && long.TryParse(b, out c) && long.TryParse(e, out d) && n > 0 && c > 0 && d >= 32)
+                && long.TryParse(a, out n) && long.TryParse(b, out c) && long.TryParse(e, out d) && n > 0 && c > 0 && d >= 32 && d % 32 == 0)
             {
                 continue;
             }
@@ -43,7 +43,7 @@ internal static unsafe class PatternCommand
                 continue;
             }
 
-            Console.Error.WriteLine($"pattern: bad argument '{args[i]}' (expected --shape NxCxD with D >= 32, --bytes 2|4, --exps)");
+            Console.Error.WriteLine($"pattern: bad argument '{args[i]}' (expected --shape NxCxD with D a multiple of 32, --bytes 2|4, --exps)");
             return 2;
         }
 
@@ -60,7 +60,7 @@ internal static unsafe class PatternCommand
         NativeMemory.Fill(input, (nuint)bytes, 0x3F);
         NativeMemory.Fill(output, (nuint)bytes, 1);
         nint src = (nint)input, dst = (nint)output;
-        long width = Math.Max(32, 32768 / c & ~31L);
+        long width = Math.Max(32, Math.Min(32768 / c, d) & ~31L);   // as SoftmaxRows.Plan cuts tiles
         var rounds = MedianTimer.Interleaved(
         [
             () => CopyFloor.Copy(src, dst, bytes),
@@ -74,8 +74,8 @@ internal static unsafe class PatternCommand
         return 0;
     }
 
-    /// <remarks>The rows' ends past the last whole line of 32 positions are left out (a K-dim shape's D is a multiple of 32
-    /// in the table).</remarks>
+    /// <remarks>D is a multiple of 32, so every tile's runs start on a line, as the streamed stores need; the last tile of
+    /// a row may be narrower.</remarks>
     private static void Pattern(nint src, nint dst, long n, long c, long d, int size, long width, int workers, bool exps)
     {
         long tilesPerSample = (d + width - 1) / width, tiles = n * tilesPerSample;
