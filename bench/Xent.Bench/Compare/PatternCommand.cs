@@ -9,7 +9,7 @@ namespace Xent.Bench.Compare;
 
 /// <summary>
 /// <c>pattern</c>: the memory floor of the (N, C, D) kernel's access pattern, against the copy floor. With every core,
-/// in the kernel's tiles (about 32768 elements, whole lines of positions), each tile's C class rows are read 32
+/// in the kernel's tiles (about <c>SoftmaxRows.TileElements</c> elements, whole lines of positions), each tile's C class rows are read 32
 /// positions at a time across the classes, prefetched as the kernel prefetches them, widened and kept in a scratch,
 /// then each class's run is streamed out with non-temporal stores: the kernel's memory traffic with no arithmetic. Where
 /// this alone takes more than a goal's multiple of the copy, no kernel that reads and writes in this order can meet it.
@@ -60,7 +60,8 @@ internal static unsafe class PatternCommand
         NativeMemory.Fill(input, (nuint)bytes, 0x3F);
         NativeMemory.Fill(output, (nuint)bytes, 1);
         nint src = (nint)input, dst = (nint)output;
-        long width = Math.Max(32, Math.Min(32768 / c, d) & ~31L);   // as SoftmaxRows.Plan cuts tiles
+        // As SoftmaxRows.Plan cuts tiles (whole lines of 32 positions here, for the streamed stores).
+        long width = Math.Max(32, Math.Min(SoftmaxRows<float, float, long>.TileElements / c, d) & ~31L);
         var rounds = MedianTimer.Interleaved(
         [
             () => CopyFloor.Copy(src, dst, bytes),

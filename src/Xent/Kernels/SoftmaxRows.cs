@@ -53,8 +53,8 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
     where TTarget : unmanaged, IBinaryInteger<TTarget>
 {
     /// <summary>About this many compute elements per tile when D &gt; 1: 32 KiB of floats, so a tile, its
-    /// gradient and its transposed source stay in L2.</summary>
-    private const long TileElements = 1 << 15;
+    /// gradient and its transposed source stay in L2. (The bench's <c>pattern</c> command cuts its tiles by it too.)</summary>
+    internal const long TileElements = 1 << 15;
 
     /// <summary>About this many elements per block when D = 1 (whole rows): small enough to balance two to
     /// sixteen cores, large enough that the per-block bookkeeping is negligible.</summary>
