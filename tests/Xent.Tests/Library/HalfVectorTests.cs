@@ -349,3 +349,46 @@ public sealed unsafe class HalfVectorTests
         return bits;
     }
 }
+
+/// <summary><see cref="LowRows.NarrowPair{T}"/> for bfloat16 (the K-dim kernel's streamed gradient lines) against
+/// <see cref="BFloat16"/>'s scalar cast, bit for bit: every float at or next to a bfloat16 rounding boundary (low half
+/// 0x7FFF, 0x8000, 0x8001 under every upper half: the ties of both parities), every NaN's quiet form, and the values
+/// either side of the infinities.</summary>
+public sealed unsafe class BFloat16VectorTests
+{
+    [VectorWidthFact(512)]
+    public void NarrowPairIsTheCastAtEveryRoundingBoundaryAndForEveryNaN()
+    {
+        var bits = new List<uint>();
+        for (uint high = 0; high <= 0xFFFF; high++)
+        {
+            foreach (uint low in new uint[] { 0, 1, 0x7FFF, 0x8000, 0x8001, 0xFFFF })
+            {
+                bits.Add(high << 16 | low);
+            }
+        }
+
+        // A multiple of 32, for whole pairs.
+        while (bits.Count % 32 != 0)
+        {
+            bits.Add(0x7F7F_FFFF);
+        }
+
+        uint[] input = bits.ToArray();
+        var output = new ushort[input.Length];
+        fixed (uint* pi = input)
+        fixed (ushort* po = output)
+        {
+            for (int i = 0; i < input.Length; i += 32)
+            {
+                LowRows.NarrowPair<BFloat16>(Vector512.Load((float*)pi + i), Vector512.Load((float*)pi + i + 16)).Store(po + i);
+            }
+        }
+
+        for (int i = 0; i < input.Length; i++)
+        {
+            ushort expected = ((BFloat16)BitConverter.UInt32BitsToSingle(input[i])).RawValue;
+            Assert.True(output[i] == expected, $"NarrowPair of 0x{input[i]:X8}: 0x{output[i]:X4}, the cast gives 0x{expected:X4}");
+        }
+    }
+}
