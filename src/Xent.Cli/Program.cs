@@ -26,7 +26,14 @@ internal static class Program
             return Report(stderr, OneLine(e.Message), ExitCodes.Usage);
         }
 
-        if (parsed.Errors.Count > 0)
+        if (parsed.CommandResult.Command is not RootCommand && Array.IndexOf(args, "--version") > 0)
+        {
+            // System.CommandLine would take it for a file name (or an unknown word) and report what is then missing.
+            return Report(stderr, "--version belongs to 'xent' alone: run 'xent --version'", ExitCodes.Usage);
+        }
+
+        // An unknown word before --version is no error to System.CommandLine (it prints the version); it is one here.
+        if (parsed.Errors.Count > 0 || (parsed.CommandResult.Command is RootCommand && parsed.UnmatchedTokens.Count > 0))
         {
             return Report(stderr, OneLine(UsageError(parsed)) + " (see 'xent --help')", ExitCodes.Usage);
         }

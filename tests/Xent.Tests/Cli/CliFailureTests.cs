@@ -319,6 +319,27 @@ public sealed class CliFailureTests : IDisposable
     public void UnknownCommand() => Fails(Usage, ["unknown command 'frob'", "nll, cross-entropy, demo"], ["frob", P("x.npy")], withOutputs: false);
 
     [Fact]
+    public void UnknownCommandBeforeVersion() =>
+        Fails(Usage, ["unknown command 'ce'", "nll, cross-entropy, demo"], ["ce", "--version"], withOutputs: false);
+
+    [Theory]
+    [InlineData("nll")]
+    [InlineData("cross-entropy")]
+    [InlineData("demo")]
+    [InlineData("eval")]
+    public void VersionOfACommand(string command) =>
+        Fails(Usage, ["--version belongs to 'xent' alone: run 'xent --version'"], [command, "--version"], withOutputs: false);
+
+    [Fact]
+    public void Version()
+    {
+        (int exit, string stdout, string stderr) = Run("--version");
+        Assert.Equal(0, exit);
+        Assert.Matches(@"^\d+\.\d+\.\d+", stdout);
+        Assert.Equal("", stderr);
+    }
+
+    [Fact]
     public void NoCommand() => Fails(Usage, ["Required command was not provided"], [], withOutputs: false);
 
     [Theory]
