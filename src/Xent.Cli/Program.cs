@@ -29,7 +29,7 @@ internal static class Program
         if (parsed.CommandResult.Command is not RootCommand && Array.IndexOf(args, "--version") > 0)
         {
             // System.CommandLine would take it for a file name (or an unknown word) and report what is then missing.
-            return Report(stderr, "--version belongs to 'xent' alone: run 'xent --version'", ExitCodes.Usage);
+            return Report(stderr, "--version belongs to 'xent' alone: run 'xent --version' (see 'xent --help')", ExitCodes.Usage);
         }
 
         // An unknown word before --version is no error to System.CommandLine (it prints the version); it is one here.
