@@ -240,7 +240,7 @@ internal static unsafe class LowRows
         {
             // bfloat16, 32 at a time: both halves rounded in place and their upper words joined (NarrowPair), one
             // 64-byte store: 6 instructions fewer per 32 than two Narrow (bfloat16 4096 × 32000 forward+backward 4%
-            // faster on one thread, 1–2% on two).
+            // faster on one thread; on two, within the noise, about 1%).
             for (; i <= n - 32; i += 32)
             {
                 Vector512<float> bw0 = w == null ? vb : vb * Vector512.Load(w + i);
