@@ -173,13 +173,19 @@ internal static class Elements
     }
 
     /// <summary>16 floats' bits to bfloat16 bits (in the low half of each lane): round to nearest even, NaN kept a quiet
-    /// NaN.</summary>
+    /// NaN (<see cref="BFloat16HighBits"/>, shifted down).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<uint> BFloat16Bits(Vector512<uint> bits)
+    public static Vector512<uint> BFloat16Bits(Vector512<uint> bits) => BFloat16HighBits(bits.AsSingle()) >> 16;
+
+    /// <summary>16 floats rounded to bfloat16 in the upper half of each lane (the lower half is not cleared): round to
+    /// nearest even, NaN kept a quiet NaN, the NaN test one compare. For a caller that picks the upper words anyway
+    /// (<see cref="LowRows.NarrowPair{T}"/>) it saves the shift back: 6 instructions per 16 floats instead of 7.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<uint> BFloat16HighBits(Vector512<float> value)
     {
-        Vector512<uint> rounded = (bits + Vector512.Create(0x7FFFu) + ((bits >> 16) & Vector512<uint>.One)) >> 16;
-        Vector512<uint> nan = Vector512.GreaterThan(bits & Vector512.Create(0x7FFF_FFFFu), Vector512.Create(0x7F80_0000u));
-        return Vector512.ConditionalSelect(nan, (bits >> 16) | Vector512.Create(0x0040u), rounded);
+        Vector512<uint> bits = value.AsUInt32();
+        Vector512<uint> rounded = bits + (((bits >> 16) & Vector512<uint>.One) + Vector512.Create(0x7FFFu));
+        return Vector512.ConditionalSelect(Vector512.IsNaN(value).AsUInt32(), bits | Vector512.Create(0x0040_0000u), rounded);
     }
 
     /// <summary>bfloat16 is the upper half of a float: widening is a 16-bit shift, done 16 lanes at a time.</summary>

@@ -150,31 +150,21 @@ internal static unsafe class LowRows
 
     /// <summary>Two sets of 16 floats rounded to <typeparamref name="T"/>'s bits (<see cref="NarrowBits"/>, with
     /// <paramref name="tiny"/> as there), in order in one vector: one vpermt2w joins the even words of both (float16) or
-    /// their odd words, the upper halves that <see cref="BFloat16HighBits"/> rounds in place (bfloat16: 12 instructions
-    /// per 32 floats instead of 16; bfloat16 (8, 21, 512, 512) forward+backward 0.7–1% faster on one thread and two).</summary>
+    /// their odd words, the upper halves that <see cref="Elements.BFloat16HighBits"/> rounds in place (bfloat16: 12
+    /// instructions per 32 floats instead of 16; bfloat16 (8, 21, 512, 512) forward+backward 0.7–1% faster on one thread
+    /// and two).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<ushort> NarrowPair<T>(Vector512<float> low, Vector512<float> high, bool tiny = false)
         where T : unmanaged =>
         typeof(T) != typeof(Half)
             ? Avx512BW.PermuteVar32x16x2(
-                BFloat16HighBits(low).AsUInt16(),
+                Elements.BFloat16HighBits(low).AsUInt16(),
                 Vector512.Create((ushort)1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31, 33, 35, 37, 39, 41, 43, 45, 47, 49, 51, 53, 55, 57, 59, 61, 63),
-                BFloat16HighBits(high).AsUInt16())
+                Elements.BFloat16HighBits(high).AsUInt16())
             : Avx512BW.PermuteVar32x16x2(
                 NarrowBits<T>(low, tiny).AsUInt16(),
                 Vector512.Create((ushort)0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 32, 34, 36, 38, 40, 42, 44, 46, 48, 50, 52, 54, 56, 58, 60, 62),
                 NarrowBits<T>(high, tiny).AsUInt16());
-
-    /// <summary><see cref="Elements.BFloat16Bits(Vector512{uint})"/> left in the upper half of each lane (the lower half
-    /// is not cleared): round to nearest even, NaN kept a quiet NaN. Without the shift back, and with the NaN test one
-    /// compare, it is 6 instructions per 16 floats instead of 8, for a caller that picks the upper words anyway.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<uint> BFloat16HighBits(Vector512<float> value)
-    {
-        Vector512<uint> bits = value.AsUInt32();
-        Vector512<uint> rounded = bits + (((bits >> 16) & Vector512<uint>.One) + Vector512.Create(0x7FFFu));
-        return Vector512.ConditionalSelect(Vector512.IsNaN(value).AsUInt32(), bits | Vector512.Create(0x0040_0000u), rounded);
-    }
 
     /// <summary>dst_i = a·e_i + b·w_i (or + b when <paramref name="w"/> is null), rounded to <typeparamref name="T"/>;
     /// with <paramref name="nonTemporal"/>, stored past the cache (from the first 32-byte boundary on). With

@@ -350,10 +350,10 @@ public sealed unsafe class HalfVectorTests
     }
 }
 
-/// <summary><see cref="LowRows.NarrowPair{T}"/> for bfloat16 (the K-dim kernel's streamed gradient lines) against
-/// <see cref="BFloat16"/>'s scalar cast, bit for bit: every float at or next to a bfloat16 rounding boundary (low half
-/// 0x7FFF, 0x8000, 0x8001 under every upper half: the ties of both parities), every NaN's quiet form, and the values
-/// either side of the infinities.</summary>
+/// <summary><see cref="LowRows.NarrowPair{T}"/> and <see cref="LowRows.Narrow{T}"/> for bfloat16 (the streamed K-dim
+/// lines and row pairs; the other gradient stores) against <see cref="BFloat16"/>'s scalar cast, bit for bit: every
+/// float at or next to a bfloat16 rounding boundary (low half 0x7FFF, 0x8000, 0x8001 under every upper half: the ties
+/// of both parities), every NaN's quiet form, and the values either side of the infinities.</summary>
 public sealed unsafe class BFloat16VectorTests
 {
     [VectorWidthFact(512)]
@@ -376,12 +376,15 @@ public sealed unsafe class BFloat16VectorTests
 
         uint[] input = bits.ToArray();
         var output = new ushort[input.Length];
+        var single = new ushort[input.Length];
         fixed (uint* pi = input)
-        fixed (ushort* po = output)
+        fixed (ushort* po = output, ps = single)
         {
             for (int i = 0; i < input.Length; i += 32)
             {
                 LowRows.NarrowPair<BFloat16>(Vector512.Load((float*)pi + i), Vector512.Load((float*)pi + i + 16)).Store(po + i);
+                LowRows.Narrow<BFloat16>(Vector512.Load((float*)pi + i)).Store(ps + i);
+                LowRows.Narrow<BFloat16>(Vector512.Load((float*)pi + i + 16)).Store(ps + i + 16);
             }
         }
 
@@ -389,6 +392,7 @@ public sealed unsafe class BFloat16VectorTests
         {
             ushort expected = ((BFloat16)BitConverter.UInt32BitsToSingle(input[i])).RawValue;
             Assert.True(output[i] == expected, $"NarrowPair of 0x{input[i]:X8}: 0x{output[i]:X4}, the cast gives 0x{expected:X4}");
+            Assert.True(single[i] == expected, $"Narrow of 0x{input[i]:X8}: 0x{single[i]:X4}, the cast gives 0x{expected:X4}");
         }
     }
 }
