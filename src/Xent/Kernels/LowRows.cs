@@ -166,9 +166,13 @@ internal static unsafe class LowRows
                 Vector512.Create((ushort)0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 32, 34, 36, 38, 40, 42, 44, 46, 48, 50, 52, 54, 56, 58, 60, 62),
                 NarrowBits<T>(high, tiny).AsUInt16());
 
+    /// <summary>Whether <see cref="AffineNarrowSteps"/> narrows 32 at a time into 64-byte stores (bfloat16), so that
+    /// <see cref="AffineNarrow"/> starts a streamed run on a line.</summary>
+    private static bool InPairs<T>() => typeof(T) != typeof(Half) && Avx512BW.IsSupported;
+
     /// <summary>dst_i = a·e_i + b·w_i (or + b when <paramref name="w"/> is null), rounded to <typeparamref name="T"/>;
-    /// with <paramref name="nonTemporal"/>, stored past the cache (from the first 32-byte boundary on). With
-    /// <paramref name="mostlyTiny"/>, float16 vectors whose values all lie below 2^−14 take the short rounding
+    /// with <paramref name="nonTemporal"/>, stored past the cache (from the first 32-byte boundary on; bfloat16, 64).
+    /// With <paramref name="mostlyTiny"/>, float16 vectors whose values all lie below 2^−14 take the short rounding
     /// (<see cref="HalfVectors.TinyToHalfBits(Vector512{float}, Vector512{float})"/>), others the full one.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void AffineNarrow<T>(float* e, int n, float a, float b, float* w, T* destination, bool nonTemporal, bool mostlyTiny = false)
@@ -177,8 +181,8 @@ internal static unsafe class LowRows
         int i = 0;
         if (nonTemporal)
         {
-            // bfloat16 to a line (its pairs store whole lines), float16 to half a line.
-            nuint align = typeof(T) != typeof(Half) && Avx512BW.IsSupported ? 63u : 31u;
+            // To a line where the steps store whole lines (bfloat16 pairs), else half a line.
+            nuint align = InPairs<T>() ? 63u : 31u;
             for (; i < n && ((nuint)(destination + i) & align) != 0; i++)
             {
                 destination[i] = Elements.FromCompute<T, float>(MathF.FusedMultiplyAdd(e[i], a, w == null ? b : b * w[i]));
@@ -226,7 +230,7 @@ internal static unsafe class LowRows
         where TTiny : struct, IFlag
     {
         Vector512<float> va = Vector512.Create(a), vb = Vector512.Create(b);
-        if (typeof(T) != typeof(Half) && Avx512BW.IsSupported)
+        if (InPairs<T>())
         {
             // bfloat16, 32 at a time: both halves rounded in place and their upper words joined (NarrowPair), one
             // 64-byte store: 6 instructions fewer per 32 than two Narrow (bfloat16 4096 × 32000 forward+backward 4%
