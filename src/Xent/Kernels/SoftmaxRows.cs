@@ -508,6 +508,22 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         }
     }
 
+    /// <summary>The lines of a pair of <typeparamref name="TV"/> vectors 1024 positions past <paramref name="at"/>, into
+    /// L2, as TileLanes' class loop prefetches (x86; elsewhere nothing).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void PrefetchPairAhead<TV>(float* at)
+        where TV : struct, Linear.IRowVector<TV>
+    {
+        if (Sse.IsSupported)
+        {
+            Sse.Prefetch2(at + 1024);
+            if (TV.Count * 2 * sizeof(float) > 64)
+            {
+                Sse.Prefetch2(at + 1024 + 64 / sizeof(float));
+            }
+        }
+    }
+
     /// <summary>The max over the <paramref name="c"/> classes (class stride <paramref name="d"/>) of the vector of
     /// positions at <paramref name="row"/> and of the one <paramref name="h"/> further, with the machine's own max (which
     /// may drop a NaN: the sum of exps shows it).</summary>
@@ -518,17 +534,8 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         TV m0 = TV.Create(float.NegativeInfinity), m1 = m0;
         for (int k = 0; k < c; k++, row += d)
         {
-            if (Sse.IsSupported)
-            {
-                // Into L2, 1024 positions ahead, as TileLanes' class loop does (in a widened copy, L2 already, no use
-                // and no harm).
-                Sse.Prefetch2(row + 1024);
-                if (TV.Count * 2 * sizeof(float) > 64)
-                {
-                    Sse.Prefetch2(row + 1024 + 64 / sizeof(float));
-                }
-            }
-
+            // (In a widened copy, L2 already: no use and no harm.)
+            PrefetchPairAhead<TV>(row);
             m0 = TV.MaxNative(m0, TV.Load(row));
             m1 = TV.MaxNative(m1, TV.Load(row + h));
         }
@@ -621,15 +628,8 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
 
                     if (probabilities)
                     {
-                        if (Sse.IsSupported)
-                        {
-                            // The targets are read here first: into L2 1024 positions ahead, as the logits in PairMax.
-                            Sse.Prefetch2(tk + 1024);
-                            if (TV.Count * 2 * sizeof(float) > 64)
-                            {
-                                Sse.Prefetch2(tk + 1024 + 64 / sizeof(float));
-                            }
-                        }
+                        // The targets are read here first.
+                        PrefetchPairAhead<TV>(tk);
 
                         TV u0 = TV.Add(TV.Multiply(TV.Load(tk), keepV), addV), u1 = TV.Add(TV.Multiply(TV.Load(tk + h), keepV), addV);
                         if (w != null)
