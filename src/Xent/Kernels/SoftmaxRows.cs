@@ -859,24 +859,24 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         }
 
         // Non-temporal stores need 64-byte-aligned lines, which the runs rarely start on (.NET arrays are 16 bytes into a
-        // line or so); the runs all share one misalignment when D is a multiple of 16, so the groups are computed at the
-        // aligned lines' positions (the per-position arrays are read unaligned) and the run's partial lines at its ends
-        // are stored plainly. Those lines are read first, here, long before step 4 stores into them: the neighbouring
+        // line or so, and a D that is not a multiple of a line gives each class's run its own misalignment), so each
+        // run's groups are computed at its aligned lines' positions (the per-position arrays are read unaligned) and its
+        // partial lines at its ends are stored plainly (AlignedLines). Plain stores throughout, as every D not a multiple
+        // of a line had until the 13th session, made (8, 21, 513, 513) forward+backward 2 threads 16% (bfloat16) and
+        // 19% (float32) slower. Those lines are read first, here, long before step 4 stores into them: the neighbouring
         // tile writes their other part, so they are rarely in cache, and stores that wait on them stall (3–5% of the
         // forward+backward of (8, 21, 512, 512) in every type, alternated call by call).
         bool stream = grad && typeof(T) == typeof(float) && G.Elements * sizeof(float) >= NonTemporalBytes && ((nuint)o & 3) == 0
-            && (d & 15) == 0 && lanes >= 32;
+            && lanes >= 32;
         // 16-bit: a line holds 32 positions, two groups narrowed into one vector. Half-line (32-byte) streaming stores
         // measured slower than plain ones.
         bool stream16 = grad && typeof(T) != typeof(float) && G.Elements * sizeof(T) >= NonTemporalBytes && ((nuint)o & 1) == 0
-            && (d & 31) == 0 && (lanes & 31) == 0 && lanes >= 64;
-        int line = 64 / sizeof(T);   // positions per line
-        int h = (int)((64 - ((nuint)o & 63)) & 63) / sizeof(T);   // positions before the first aligned line
-        int end = h + (lanes - h) / line * line;   // past the last whole aligned line
+            && (lanes & 31) == 0 && lanes >= 64;
         if (stream || stream16)
         {
             for (int k = 0; k < c; k++)
             {
+                (int h, int end) = AlignedLines(o + k * d, lanes);
                 if (h != 0)
                 {
                     Sse.Prefetch0(o + k * d);
@@ -973,6 +973,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                 float* ek = e + k * lanes;
                 Vector512<int> kv = Vector512.Create(k);
                 Vector512<float> wk = Vector512.Create(weightedB ? w[k] : 1f);
+                (int h, int end) = AlignedLines(row, lanes);
                 if (stream)
                 {
                     // Groups that go to the general path are computed too: their positions are rewritten after this.
@@ -1042,6 +1043,17 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         }
 
         return Vector512.Sum(partial);
+    }
+
+    /// <summary>Where the streamed stores of a class's run of <paramref name="lanes"/> positions from
+    /// <paramref name="run"/> start and end: H positions before its first 64-byte-aligned line, and End past its last
+    /// whole aligned line (each class its own when D is not a multiple of a line: D = 513 · 513, say).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (int H, int End) AlignedLines(T* run, int lanes)
+    {
+        int line = 64 / sizeof(T);
+        int h = (int)((64 - ((nuint)run & 63)) & 63) / sizeof(T);
+        return (h, h + (lanes - h) / line * line);
     }
 
     /// <summary>Picks the compiled form of <see cref="ExpPass{TLoad, TGrad, TSmoothed, TNext}"/> for the tile's flags.

@@ -1337,11 +1337,14 @@ public sealed class FastPathTests
     }
 
     /// <summary>A K-dim gradient over 12 MB is streamed past the cache in aligned lines put together from two groups;
-    /// whatever the output's alignment, every position must get the same bits, and agree with float64.</summary>
-    [Fact]
-    public void KDimStreamedGradientIsTheSameAtEveryAlignment()
+    /// whatever the output's alignment, every position must get the same bits, and agree with float64. With D not a
+    /// multiple of a line, each class's run has its own partial lines.</summary>
+    [Theory]
+    [InlineData(1 << 20)]
+    [InlineData((1 << 20) + 7)]
+    public void KDimStreamedGradientIsTheSameAtEveryAlignment(int d)
     {
-        const int n = 1, c = 3, d = 1 << 20;   // 12.6 MB of float gradient
+        const int n = 1, c = 3;   // 12.6 MB of float gradient
         (float[] x, long[] t) = Data(31, (long)n * c * d, (long)n * d, c);
         x[1 * d + 1000] = float.NaN;   // a group for the general path, in the middle of a streamed run
         t[1000] = 2;
@@ -1448,11 +1451,13 @@ public sealed class FastPathTests
 
     /// <summary>A 16-bit K-dim gradient over 12 MB is streamed in whole lines, each computed at its own positions: at
     /// several output alignments it must equal the float32 kernel's gradient on the widened values, rounded once, and
-    /// write nothing outside the gradient.</summary>
-    [Fact]
-    public void KDimLargeLowPrecisionGradientIsTheFloatKernelsRoundedOnce()
+    /// write nothing outside the gradient. With D not a multiple of a line, each class's run has its own partial lines.</summary>
+    [Theory]
+    [InlineData(1 << 21)]
+    [InlineData((1 << 21) + 13)]
+    public void KDimLargeLowPrecisionGradientIsTheFloatKernelsRoundedOnce(int d)
     {
-        const int n = 1, c = 3, d = 1 << 21;   // 6.3 M elements, 12.6 MB of 16-bit gradient
+        const int n = 1, c = 3;   // 6.3 M elements, 12.6 MB of 16-bit gradient
         (float[] x, long[] t) = Data(47, (long)n * c * d, (long)n * d, c);
         x[2 * d + 5000] = float.NaN;   // a group for the general path, in the middle of a streamed run
         t[5000] = 1;
