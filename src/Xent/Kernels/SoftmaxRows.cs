@@ -717,20 +717,42 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         //    target's own term.
         if (o != null && probabilities)
         {
+            // A float32 gradient past the caches (in place, not the widened tile) streams its whole aligned lines, as
+            // TileLanes does (AlignedLines): (8, 21, 512, 512) forward+backward 7–12% faster on 2 threads, 10% on one.
+            bool stream = typeof(TV) == typeof(Linear.RowVector512) && typeof(T) == typeof(float) && outStride == d
+                && G.Elements * sizeof(float) >= NonTemporalBytes && ((nuint)o & 3) == 0;
             for (int k = 0; k < c; k++)
             {
                 float* ek = e + k * lanes;
                 float* tk = pt + k * d;
                 float* run = o + k * outStride;
-                for (int l = 0; l < lanes; l += step)
+                TV wk = TV.Create(w == null ? 1f : w[k]);
+                if (stream)
                 {
-                    TV u = TV.Add(TV.Multiply(TV.Load(tk + l), keepV), addV);
-                    if (w != null)
+                    (int h, int end) = AlignedLines((T*)run, lanes);
+                    TV head = ProbabilityGradient(ek, tk, a, b, keepV, addV, wk, w != null, 0);
+                    for (int l = 0; l < h; l++)
                     {
-                        u = TV.Multiply(u, TV.Create(w[k]));
+                        run[l] = Unsafe.BitCast<TV, Vector512<float>>(head).GetElement(l);
                     }
 
-                    TV.Store(TV.Subtract(TV.Multiply(TV.Load(ek + l), TV.Load(a + l)), TV.Multiply(u, TV.Load(b + l))), run + l);
+                    for (int l = h; l < end; l += 16)
+                    {
+                        Avx512F.StoreAlignedNonTemporal(run + l, Unsafe.BitCast<TV, Vector512<float>>(ProbabilityGradient(ek, tk, a, b, keepV, addV, wk, w != null, l)));
+                    }
+
+                    TV tail = ProbabilityGradient(ek, tk, a, b, keepV, addV, wk, w != null, lanes - 16);
+                    for (int l = end; l < lanes; l++)
+                    {
+                        run[l] = Unsafe.BitCast<TV, Vector512<float>>(tail).GetElement(l - (lanes - 16));
+                    }
+
+                    continue;
+                }
+
+                for (int l = 0; l < lanes; l += step)
+                {
+                    TV.Store(ProbabilityGradient(ek, tk, a, b, keepV, addV, wk, w != null, l), run + l);
                 }
             }
         }
@@ -775,6 +797,21 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         }
 
         return partial;
+    }
+
+    /// <summary>∂loss/∂x_k of a probability target at the positions from <paramref name="l"/>: a·e_k − b·u_k with
+    /// u_k = w_k·((1 − ε)·t_k + ε/C) (<paramref name="keep"/> = 1 − ε, <paramref name="add"/> = ε/C).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TV ProbabilityGradient<TV>(float* ek, float* tk, float* a, float* b, TV keep, TV add, TV wk, bool weighted, int l)
+        where TV : struct, Linear.IRowVector<TV>
+    {
+        TV u = TV.Add(TV.Multiply(TV.Load(tk + l), keep), add);
+        if (weighted)
+        {
+            u = TV.Multiply(u, wk);
+        }
+
+        return TV.Subtract(TV.Multiply(TV.Load(ek + l), TV.Load(a + l)), TV.Multiply(u, TV.Load(b + l)));
     }
 
     /// <summary>Per-position float arrays <see cref="TileLanes"/> keeps after the exps in its scratch.</summary>

@@ -1336,6 +1336,52 @@ public sealed class FastPathTests
         }
     }
 
+    /// <summary>A K-dim probability-target gradient over 12 MB is streamed past the cache, each class's run from its own
+    /// first aligned line: whatever the output's alignment and D, every position must get the same bits, agree with
+    /// float64 (weights and smoothing included), and nothing outside the gradient may be written.</summary>
+    [Theory]
+    [InlineData(1 << 20)]
+    [InlineData((1 << 20) + 7)]
+    public void KDimStreamedProbabilityGradientIsTheSameAtEveryAlignment(int d)
+    {
+        const int n = 1, c = 3;   // 12.6 MB of float gradient
+        var rnd = new Random(d);
+        float[] x = [.. Enumerable.Range(0, n * c * d).Select(_ => (float)(rnd.NextDouble() * 12 - 6))];
+        float[] p = [.. Enumerable.Range(0, n * c * d).Select(_ => (float)rnd.NextDouble() / c * 2)];
+        x[1 * d + 1000] = float.NaN;   // a group for the general path, in the middle of a streamed run
+        float[] w = [0.5f, 1.25f, 2f];
+        float[]? first = null;
+        foreach (int offset in new[] { 0, 1, 5, 13, 15 })
+        {
+            var buffer = new float[x.Length + 16];
+            var loss = new float[n * d];
+            Functional.CrossEntropy<float>(x, [n, c, d], p, loss, Reduction.None, w, 0.1, buffer.AsSpan(offset, x.Length));
+            float[] grad = buffer.AsSpan(offset, x.Length).ToArray();
+            Assert.True(buffer.AsSpan(0, offset).ToArray().All(v => v == 0f) && buffer.AsSpan(offset + x.Length).ToArray().All(v => v == 0f),
+                $"offset {offset}: wrote outside the gradient");
+            if (first is null)
+            {
+                first = grad;
+                var lossD = new double[n * d];
+                var gradD = new double[x.Length];
+                Functional.CrossEntropy<double>([.. x.Select(v => (double)v)], [n, c, d], [.. p.Select(v => (double)v)], lossD, Reduction.None,
+                    [.. w.Select(v => (double)v)], 0.1, gradD);
+                for (int i = 0; i < n * d; i++) AssertClose(lossD[i], loss[i], 2e-5, $"loss[{i}]");
+                for (int i = 0; i < x.Length; i++) AssertClose(gradD[i], grad[i], 2e-5, $"grad[{i}]");
+            }
+            else
+            {
+                for (int i = 0; i < x.Length; i++)
+                {
+                    if (BitConverter.SingleToInt32Bits(first[i]) != BitConverter.SingleToInt32Bits(grad[i]))
+                    {
+                        Assert.Fail($"offset {offset}: grad[{i}] = {grad[i]:R}, at offset 0 {first[i]:R}");
+                    }
+                }
+            }
+        }
+    }
+
     /// <summary>A K-dim gradient over 12 MB is streamed past the cache in aligned lines put together from two groups;
     /// whatever the output's alignment, every position must get the same bits, and agree with float64. With D not a
     /// multiple of a line, each class's run has its own partial lines.</summary>
