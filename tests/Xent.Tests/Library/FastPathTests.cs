@@ -642,6 +642,48 @@ public sealed class FastPathTests
         Compare(x, [100, 32000], t, [100], Reduction.Mean, 0.1, weights: false);
     }
 
+    /// <summary>Float rows of 4 KB or more in a gradient over 12 MB are streamed past the cache from each row's first
+    /// line on (AVX-512, and AVX2 since the 13th session): at any output alignment every element must get the same bits,
+    /// agree with float64, and nothing outside the gradient may be written.</summary>
+    [Fact]
+    public void StreamedFloatRowsAreTheSameAtEveryAlignment()
+    {
+        const int n = 100, c = 32000;   // 12.8 MB of float gradient, exps kept in the scratch row
+        (float[] x, long[] t) = Data(13, (long)n * c, n, c);
+        float[] w = [.. Enumerable.Range(0, c).Select(i => 0.5f + (i % 5) * 0.25f)];
+        float[]? first = null;
+        foreach (int offset in new[] { 0, 1, 7, 13 })
+        {
+            var buffer = new float[x.Length + 16];
+            var loss = new float[n];
+            Functional.CrossEntropy<float, long>(x, [n, c], t, [n], loss, Reduction.None, w, labelSmoothing: 0.1,
+                gradInput: buffer.AsSpan(offset, x.Length));
+            float[] grad = buffer.AsSpan(offset, x.Length).ToArray();
+            Assert.True(buffer.AsSpan(0, offset).ToArray().All(v => v == 0f) && buffer.AsSpan(offset + x.Length).ToArray().All(v => v == 0f),
+                $"offset {offset}: wrote outside the gradient");
+            if (first is null)
+            {
+                first = grad;
+                var lossD = new double[n];
+                var gradD = new double[x.Length];
+                Functional.CrossEntropy<double, long>([.. x.Select(v => (double)v)], [n, c], t, [n], lossD, Reduction.None,
+                    [.. w.Select(v => (double)v)], labelSmoothing: 0.1, gradInput: gradD);
+                for (int i = 0; i < n; i++) AssertClose(lossD[i], loss[i], 2e-5, $"loss[{i}]");
+                for (int i = 0; i < x.Length; i++) AssertClose(gradD[i], grad[i], 2e-5, $"grad[{i}]");
+            }
+            else
+            {
+                for (int i = 0; i < x.Length; i++)
+                {
+                    if (BitConverter.SingleToInt32Bits(first[i]) != BitConverter.SingleToInt32Bits(grad[i]))
+                    {
+                        Assert.Fail($"offset {offset}: grad[{i}] = {grad[i]:R}, at offset 0 {first[i]:R}");
+                    }
+                }
+            }
+        }
+    }
+
     [Theory]
     [InlineData(2, 5, 37)]      // two 16-position groups and a tail of 5
     [InlineData(3, 21, 64)]
