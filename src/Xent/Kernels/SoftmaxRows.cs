@@ -564,7 +564,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
     private const int PortableSumBlock = 16;
 
     /// <summary>Per-position float arrays <see cref="PortableTileLanes{TV}"/> keeps in its scratch.</summary>
-    private const int PortableLaneArrays = 7;
+    private const int PortableLaneArrays = 8;
 
     /// <summary>Cross-entropy for <paramref name="lanes"/> (a multiple of 16) consecutive positions from
     /// <paramref name="p0"/> of a (N, C, D) input, read as floats from <paramref name="src"/> (class stride
@@ -593,6 +593,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         TV keepV = TV.Create(keep), addV = TV.Create(add);
         // For probabilities, sumWd holds Σ u·(x − max) and fix holds q = Σ u until the coefficients replace them.
         float* mx = scratch, s = mx + lanes, sumWd = s + lanes, a = sumWd + lanes, b = a + lanes, fix = b + lanes, loss = fix + lanes;
+        float* tf = loss + lanes;   // class targets: the target as a float, −1 where ignored
         int step = TV.Count;
 
         // 1. Two vectors of positions at a time: the max over the classes (the machine's own max, which may drop a NaN: the
@@ -686,6 +687,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
             }
 
             long t = long.CreateTruncating(Target[p0 + l]);
+            tf[l] = t == IgnoreIndex ? -1f : t;
             if (t == IgnoreIndex)
             {
                 loss[l] = 0f;
@@ -756,6 +758,44 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                 }
             }
         }
+        else if (o != null && typeof(T) == typeof(float) && (typeof(TV) == typeof(Linear.RowVector256) || typeof(TV) == typeof(Linear.RowVector512))
+            && outStride == d && G.Elements * sizeof(float) >= NonTemporalBytes && ((nuint)o & 3) == 0)
+        {
+            // A float32 gradient past the caches, in place (AVX2 machines): each target's own term picked in the run as
+            // its class goes by (a store into a streamed line afterwards would read the line back), whole aligned lines
+            // streamed, the partial lines at the runs' ends through a vector's worth in `part`.
+            float* bw = smoothed ? w : null;
+            float* part = stackalloc float[16];
+            for (int k = 0; k < c; k++)
+            {
+                float* ek = e + k * lanes;
+                float* run = o + k * outStride;
+                TV wk = TV.Create(bw == null ? 1f : bw[k]), kf = TV.Create(k);
+                (int h, int end) = AlignedLines((T*)run, lanes);
+                for (int l0 = 0; l0 < h; l0 += step)
+                {
+                    TV.Store(ClassGradient(smoothed, ek, a, b, fix, tf, wk, kf, l0), part);
+                    for (int l = l0; l < Math.Min(h, l0 + step); l++)
+                    {
+                        run[l] = part[l - l0];
+                    }
+                }
+
+                for (int l = h; l < end; l += step)
+                {
+                    StreamStore(ClassGradient(smoothed, ek, a, b, fix, tf, wk, kf, l), run + l);
+                }
+
+                for (int l0 = lanes - 16; end < lanes && l0 < lanes; l0 += step)
+                {
+                    TV.Store(ClassGradient(smoothed, ek, a, b, fix, tf, wk, kf, l0), part);
+                    for (int l = Math.Max(l0, end); l < l0 + step; l++)
+                    {
+                        run[l] = part[l - l0];
+                    }
+                }
+            }
+        }
         else if (o != null)
         {
             float* bw = smoothed ? w : null;
@@ -797,6 +837,38 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         }
 
         return partial;
+    }
+
+    /// <summary>∂loss/∂x_k of class targets at the positions from <paramref name="l"/>: a·e_k + b·w_k, and where the
+    /// target (<paramref name="tf"/>, −1 where ignored) is k, <see cref="TargetGradient"/>'s a·e_k + b·w_k − fix
+    /// (the same operations: b is 0 without smoothing).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TV ClassGradient<TV>(bool smoothed, float* ek, float* a, float* b, float* fix, float* tf, TV wk, TV kf, int l)
+        where TV : struct, Linear.IRowVector<TV>
+    {
+        TV e = TV.Load(ek + l), av = TV.Load(a + l);
+        TV own = TV.MultiplyAdd(e, av, TV.Multiply(TV.Load(b + l), wk));
+        return TV.SelectWhereEqual(TV.Load(tf + l), kf, TV.Subtract(own, TV.Load(fix + l)), smoothed ? own : TV.Multiply(e, av));
+    }
+
+    /// <summary>A non-temporal store of <paramref name="v"/> at <paramref name="p"/>, aligned to its size (512- and
+    /// 256-bit vectors; others store plainly).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StreamStore<TV>(TV v, float* p)
+        where TV : struct, Linear.IRowVector<TV>
+    {
+        if (typeof(TV) == typeof(Linear.RowVector512))
+        {
+            Avx512F.StoreAlignedNonTemporal(p, Unsafe.BitCast<TV, Vector512<float>>(v));
+        }
+        else if (typeof(TV) == typeof(Linear.RowVector256))
+        {
+            Avx.StoreAlignedNonTemporal(p, Unsafe.BitCast<TV, Vector256<float>>(v));
+        }
+        else
+        {
+            TV.Store(v, p);
+        }
     }
 
     /// <summary>∂loss/∂x_k of a probability target at the positions from <paramref name="l"/>: a·e_k − b·u_k with

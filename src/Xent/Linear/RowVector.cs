@@ -40,6 +40,10 @@ internal unsafe interface IRowVector<TSelf>
     /// <summary>The lanes equal to <paramref name="b"/>, as bits (lane 0 in bit 0).</summary>
     static abstract uint EqualsBits(TSelf a, TSelf b);
 
+    /// <summary><paramref name="ifEqual"/> in the lanes where <paramref name="x"/> equals <paramref name="y"/>,
+    /// <paramref name="otherwise"/> elsewhere.</summary>
+    static abstract TSelf SelectWhereEqual(TSelf x, TSelf y, TSelf ifEqual, TSelf otherwise);
+
     /// <summary>eˣ: the row kernels' exp (<see cref="Kernels.FloatRows.Exp(System.Runtime.Intrinsics.Vector512{float})"/>),
     /// within 2 ulp for the x ≤ 0 that the linear loss passes (x − max); NaN stays NaN. Not <c>Vector512.Exp</c>, which
     /// the JIT does not inline and which runs its first calls at tier 0.</summary>
@@ -92,6 +96,10 @@ internal readonly unsafe struct RowVector512 : IRowVector<RowVector512>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static RowVector512 MaxNative(RowVector512 a, RowVector512 b) => new(Vector512.MaxNative(a._v, b._v));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static RowVector512 SelectWhereEqual(RowVector512 x, RowVector512 y, RowVector512 ifEqual, RowVector512 otherwise) =>
+        new(Vector512.ConditionalSelect(Vector512.Equals(x._v, y._v), ifEqual._v, otherwise._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static uint EqualsBits(RowVector512 a, RowVector512 b) => (uint)Vector512.Equals(a._v, b._v).ExtractMostSignificantBits();
@@ -169,6 +177,10 @@ internal readonly unsafe struct RowVector256 : IRowVector<RowVector256>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static RowVector256 MaxNative(RowVector256 a, RowVector256 b) => new(Vector256.MaxNative(a._v, b._v));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static RowVector256 SelectWhereEqual(RowVector256 x, RowVector256 y, RowVector256 ifEqual, RowVector256 otherwise) =>
+        new(Vector256.ConditionalSelect(Vector256.Equals(x._v, y._v), ifEqual._v, otherwise._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static uint EqualsBits(RowVector256 a, RowVector256 b) => Vector256.Equals(a._v, b._v).ExtractMostSignificantBits();
@@ -249,6 +261,10 @@ internal readonly unsafe struct RowVector128 : IRowVector<RowVector128>
     public static RowVector128 MaxNative(RowVector128 a, RowVector128 b) => new(Vector128.MaxNative(a._v, b._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static RowVector128 SelectWhereEqual(RowVector128 x, RowVector128 y, RowVector128 ifEqual, RowVector128 otherwise) =>
+        new(Vector128.ConditionalSelect(Vector128.Equals(x._v, y._v), ifEqual._v, otherwise._v));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static uint EqualsBits(RowVector128 a, RowVector128 b) => Vector128.Equals(a._v, b._v).ExtractMostSignificantBits();
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -322,6 +338,10 @@ internal readonly unsafe struct RowScalar : IRowVector<RowScalar>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static RowScalar MaxNative(RowScalar a, RowScalar b) => new(a._v > b._v ? a._v : b._v);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static RowScalar SelectWhereEqual(RowScalar x, RowScalar y, RowScalar ifEqual, RowScalar otherwise) =>
+        x._v == y._v ? ifEqual : otherwise;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static uint EqualsBits(RowScalar a, RowScalar b) => a._v == b._v ? 1u : 0u;
