@@ -42,6 +42,41 @@ public sealed class FastPathTests
         Assert.True(Math.Abs(expected - actual) <= tol * (1 + Math.Abs(expected)), $"{what}: expected {expected:R}, got {actual:R}");
     }
 
+    /// <summary>A float loss and gradient computed by <paramref name="run"/>.</summary>
+    private delegate void LossAndGradient(Span<float> loss, Span<float> gradient);
+
+    /// <summary>Runs <paramref name="run"/> with its gradient at several offsets into a buffer 16 floats longer (so at
+    /// every alignment a streamed store can meet): each must leave the rest of the buffer untouched and give the first
+    /// offset's bits. Returns the first offset's loss and gradient, for the caller's float64 comparison.</summary>
+    private static (float[] Loss, float[] Gradient) SameBitsAtEveryOffset(int length, int lossLength, LossAndGradient run)
+    {
+        (float[] Loss, float[] Gradient)? first = null;
+        foreach (int offset in new[] { 0, 1, 5, 13, 15 })
+        {
+            var buffer = new float[length + 16];
+            var loss = new float[lossLength];
+            run(loss, buffer.AsSpan(offset, length));
+            float[] grad = buffer.AsSpan(offset, length).ToArray();
+            Assert.True(buffer.AsSpan(0, offset).ToArray().All(v => v == 0f) && buffer.AsSpan(offset + length).ToArray().All(v => v == 0f),
+                $"offset {offset}: wrote outside the gradient");
+            if (first is not { } f)
+            {
+                first = (loss, grad);
+                continue;
+            }
+
+            for (int i = 0; i < length; i++)
+            {
+                if (BitConverter.SingleToInt32Bits(f.Gradient[i]) != BitConverter.SingleToInt32Bits(grad[i]))
+                {
+                    Assert.Fail($"offset {offset}: grad[{i}] = {grad[i]:R}, at offset 0 {f.Gradient[i]:R}");
+                }
+            }
+        }
+
+        return first!.Value;
+    }
+
     private static void Compare(float[] x, nint[] shape, long[] t, nint[] tshape, Reduction reduction, double eps, bool weights)
     {
         int c = (int)(shape.Length == 1 ? shape[0] : shape[1]);
@@ -651,37 +686,14 @@ public sealed class FastPathTests
         const int n = 100, c = 32000;   // 12.8 MB of float gradient, exps kept in the scratch row
         (float[] x, long[] t) = Data(13, (long)n * c, n, c);
         float[] w = [.. Enumerable.Range(0, c).Select(i => 0.5f + (i % 5) * 0.25f)];
-        float[]? first = null;
-        foreach (int offset in new[] { 0, 1, 7, 13 })
-        {
-            var buffer = new float[x.Length + 16];
-            var loss = new float[n];
-            Functional.CrossEntropy<float, long>(x, [n, c], t, [n], loss, Reduction.None, w, labelSmoothing: 0.1,
-                gradInput: buffer.AsSpan(offset, x.Length));
-            float[] grad = buffer.AsSpan(offset, x.Length).ToArray();
-            Assert.True(buffer.AsSpan(0, offset).ToArray().All(v => v == 0f) && buffer.AsSpan(offset + x.Length).ToArray().All(v => v == 0f),
-                $"offset {offset}: wrote outside the gradient");
-            if (first is null)
-            {
-                first = grad;
-                var lossD = new double[n];
-                var gradD = new double[x.Length];
-                Functional.CrossEntropy<double, long>([.. x.Select(v => (double)v)], [n, c], t, [n], lossD, Reduction.None,
-                    [.. w.Select(v => (double)v)], labelSmoothing: 0.1, gradInput: gradD);
-                for (int i = 0; i < n; i++) AssertClose(lossD[i], loss[i], 2e-5, $"loss[{i}]");
-                for (int i = 0; i < x.Length; i++) AssertClose(gradD[i], grad[i], 2e-5, $"grad[{i}]");
-            }
-            else
-            {
-                for (int i = 0; i < x.Length; i++)
-                {
-                    if (BitConverter.SingleToInt32Bits(first[i]) != BitConverter.SingleToInt32Bits(grad[i]))
-                    {
-                        Assert.Fail($"offset {offset}: grad[{i}] = {grad[i]:R}, at offset 0 {first[i]:R}");
-                    }
-                }
-            }
-        }
+        (float[] loss, float[] grad) = SameBitsAtEveryOffset(x.Length, n, (loss, grad) =>
+            Functional.CrossEntropy<float, long>(x, [n, c], t, [n], loss, Reduction.None, w, labelSmoothing: 0.1, gradInput: grad));
+        var lossD = new double[n];
+        var gradD = new double[x.Length];
+        Functional.CrossEntropy<double, long>([.. x.Select(v => (double)v)], [n, c], t, [n], lossD, Reduction.None,
+            [.. w.Select(v => (double)v)], labelSmoothing: 0.1, gradInput: gradD);
+        for (int i = 0; i < n; i++) AssertClose(lossD[i], loss[i], 2e-5, $"loss[{i}]");
+        for (int i = 0; i < x.Length; i++) AssertClose(gradD[i], grad[i], 2e-5, $"grad[{i}]");
     }
 
     [Theory]
@@ -1392,36 +1404,14 @@ public sealed class FastPathTests
         float[] p = [.. Enumerable.Range(0, n * c * d).Select(_ => (float)rnd.NextDouble() / c * 2)];
         x[1 * d + 1000] = float.NaN;   // a group for the general path, in the middle of a streamed run
         float[] w = [0.5f, 1.25f, 2f];
-        float[]? first = null;
-        foreach (int offset in new[] { 0, 1, 5, 13, 15 })
-        {
-            var buffer = new float[x.Length + 16];
-            var loss = new float[n * d];
-            Functional.CrossEntropy<float>(x, [n, c, d], p, loss, Reduction.None, w, 0.1, buffer.AsSpan(offset, x.Length));
-            float[] grad = buffer.AsSpan(offset, x.Length).ToArray();
-            Assert.True(buffer.AsSpan(0, offset).ToArray().All(v => v == 0f) && buffer.AsSpan(offset + x.Length).ToArray().All(v => v == 0f),
-                $"offset {offset}: wrote outside the gradient");
-            if (first is null)
-            {
-                first = grad;
-                var lossD = new double[n * d];
-                var gradD = new double[x.Length];
-                Functional.CrossEntropy<double>([.. x.Select(v => (double)v)], [n, c, d], [.. p.Select(v => (double)v)], lossD, Reduction.None,
-                    [.. w.Select(v => (double)v)], 0.1, gradD);
-                for (int i = 0; i < n * d; i++) AssertClose(lossD[i], loss[i], 2e-5, $"loss[{i}]");
-                for (int i = 0; i < x.Length; i++) AssertClose(gradD[i], grad[i], 2e-5, $"grad[{i}]");
-            }
-            else
-            {
-                for (int i = 0; i < x.Length; i++)
-                {
-                    if (BitConverter.SingleToInt32Bits(first[i]) != BitConverter.SingleToInt32Bits(grad[i]))
-                    {
-                        Assert.Fail($"offset {offset}: grad[{i}] = {grad[i]:R}, at offset 0 {first[i]:R}");
-                    }
-                }
-            }
-        }
+        (float[] loss, float[] grad) = SameBitsAtEveryOffset(x.Length, n * d, (loss, grad) =>
+            Functional.CrossEntropy<float>(x, [n, c, d], p, loss, Reduction.None, w, 0.1, grad));
+        var lossD = new double[n * d];
+        var gradD = new double[x.Length];
+        Functional.CrossEntropy<double>([.. x.Select(v => (double)v)], [n, c, d], [.. p.Select(v => (double)v)], lossD, Reduction.None,
+            [.. w.Select(v => (double)v)], 0.1, gradD);
+        for (int i = 0; i < n * d; i++) AssertClose(lossD[i], loss[i], 2e-5, $"loss[{i}]");
+        for (int i = 0; i < x.Length; i++) AssertClose(gradD[i], grad[i], 2e-5, $"grad[{i}]");
     }
 
     /// <summary>A K-dim gradient over 12 MB is streamed past the cache in aligned lines put together from two groups;
@@ -1439,37 +1429,14 @@ public sealed class FastPathTests
         x[1 * d + 1000] = float.NaN;   // a group for the general path, in the middle of a streamed run
         t[1000] = 2;
         float[]? w = weighted ? [0.5f, 2f, 1.25f] : null;
-        float[]? first = null;
-        foreach (int offset in new[] { 0, 1, 5, 13, 15 })
-        {
-            var buffer = new float[x.Length + 16];
-            var loss = new float[d];
-            Functional.CrossEntropy<float, long>(x, [n, c, d], t, [n, d], loss, Reduction.None, w, labelSmoothing: smoothing,
-                gradInput: buffer.AsSpan(offset, x.Length));
-            float[] grad = buffer.AsSpan(offset, x.Length).ToArray();
-            Assert.True(buffer.AsSpan(0, offset).ToArray().All(v => v == 0f) && buffer.AsSpan(offset + x.Length).ToArray().All(v => v == 0f),
-                $"offset {offset}: wrote outside the gradient");
-            if (first is null)
-            {
-                first = grad;
-                var lossD = new double[d];
-                var gradD = new double[x.Length];
-                Functional.CrossEntropy<double, long>([.. x.Select(v => (double)v)], [n, c, d], t, [n, d], lossD, Reduction.None,
-                    w?.Select(v => (double)v).ToArray(), labelSmoothing: smoothing, gradInput: gradD);
-                for (int i = 0; i < d; i++) AssertClose(lossD[i], loss[i], 2e-5, $"loss[{i}]");
-                for (int i = 0; i < x.Length; i++) AssertClose(gradD[i], grad[i], 2e-5, $"grad[{i}]");
-            }
-            else
-            {
-                for (int i = 0; i < x.Length; i++)
-                {
-                    if (BitConverter.SingleToInt32Bits(first[i]) != BitConverter.SingleToInt32Bits(grad[i]))
-                    {
-                        Assert.Fail($"offset {offset}: grad[{i}] = {grad[i]:R}, at offset 0 {first[i]:R}");
-                    }
-                }
-            }
-        }
+        (float[] loss, float[] grad) = SameBitsAtEveryOffset(x.Length, d, (loss, grad) =>
+            Functional.CrossEntropy<float, long>(x, [n, c, d], t, [n, d], loss, Reduction.None, w, labelSmoothing: smoothing, gradInput: grad));
+        var lossD = new double[d];
+        var gradD = new double[x.Length];
+        Functional.CrossEntropy<double, long>([.. x.Select(v => (double)v)], [n, c, d], t, [n, d], lossD, Reduction.None,
+            w?.Select(v => (double)v).ToArray(), labelSmoothing: smoothing, gradInput: gradD);
+        for (int i = 0; i < d; i++) AssertClose(lossD[i], loss[i], 2e-5, $"loss[{i}]");
+        for (int i = 0; i < x.Length; i++) AssertClose(gradD[i], grad[i], 2e-5, $"grad[{i}]");
     }
 
     /// <summary>After its first chunk the forward takes each chunk's exps against the running max in the same pass as the
