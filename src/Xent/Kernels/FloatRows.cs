@@ -537,15 +537,7 @@ internal static unsafe class FloatRows
                 u *= Vector256.Load(w + i);
             }
 
-            Vector256<float> r = Vector256.Load(e + i) * va - u * vg;
-            if (TNonTemporal.On)
-            {
-                Avx.StoreAlignedNonTemporal(dst + i, r);
-            }
-            else
-            {
-                r.Store(dst + i);
-            }
+            Store256<TNonTemporal>(Vector256.Load(e + i) * va - u * vg, dst + i);
         }
 
         return i;
@@ -569,18 +561,26 @@ internal static unsafe class FloatRows
             }
 
             Vector256<float> add = w == null ? vb : Vector256.Load(w + i) * vb;
-            Vector256<float> r = Fma.MultiplyAdd(v, va, add);
-            if (TNonTemporal.On)
-            {
-                Avx.StoreAlignedNonTemporal(dst + i, r);
-            }
-            else
-            {
-                r.Store(dst + i);
-            }
+            Store256<TNonTemporal>(Fma.MultiplyAdd(v, va, add), dst + i);
         }
 
         return i;
+    }
+
+    /// <summary>Stores <paramref name="v"/> at <paramref name="p"/>: past the cache with <typeparamref name="TNonTemporal"/>
+    /// (p 32-byte aligned), plainly without.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store256<TNonTemporal>(Vector256<float> v, float* p)
+        where TNonTemporal : struct, IFlag
+    {
+        if (TNonTemporal.On)
+        {
+            Avx.StoreAlignedNonTemporal(p, v);
+        }
+        else
+        {
+            v.Store(p);
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
