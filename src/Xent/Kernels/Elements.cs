@@ -147,6 +147,18 @@ internal static class Elements
                 Avx512F.ConvertToVector256UInt16(result).CopyTo(destination.Slice(i));
             }
         }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            // AVX2: 16 a step, without bounds checks (128-bit steps with them took a fifth of bfloat16 4096 × 32000
+            // forward+backward with AVX-512 off).
+            ref uint from = ref MemoryMarshal.GetReference(source);
+            ref ushort to = ref MemoryMarshal.GetReference(destination);
+            for (; i <= source.Length - 16; i += 16)
+            {
+                Vector256<uint> lo = BFloat16Bits(Vector256.LoadUnsafe(ref from, (nuint)i)), hi = BFloat16Bits(Vector256.LoadUnsafe(ref from, (nuint)i + 8));
+                Vector256.Narrow(lo, hi).StoreUnsafe(ref to, (nuint)i);
+            }
+        }
         else if (Vector128.IsHardwareAccelerated)
         {
             // (The portable K-dim tiles narrow their gradient through here: scalar, it took a fifth of their time.)
@@ -161,6 +173,15 @@ internal static class Elements
         {
             destination[i] = BFloat16.RoundToBits(BitConverter.UInt32BitsToSingle(source[i]));
         }
+    }
+
+    /// <summary><see cref="BFloat16Bits(Vector512{uint})"/> for 8 floats.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<uint> BFloat16Bits(Vector256<uint> bits)
+    {
+        Vector256<uint> rounded = (bits + Vector256.Create(0x7FFFu) + ((bits >> 16) & Vector256<uint>.One)) >> 16;
+        Vector256<uint> nan = Vector256.GreaterThan(bits & Vector256.Create(0x7FFF_FFFFu), Vector256.Create(0x7F80_0000u));
+        return Vector256.ConditionalSelect(nan, (bits >> 16) | Vector256.Create(0x0040u), rounded);
     }
 
     /// <summary><see cref="BFloat16Bits(Vector512{uint})"/> for 4 floats.</summary>
@@ -198,6 +219,17 @@ internal static class Elements
             {
                 Vector512<uint> wide = Vector512.WidenLower(Vector256.Create(source.Slice(i, Vector256<ushort>.Count)).ToVector512Unsafe());
                 (wide << 16).CopyTo(destination.Slice(i));
+            }
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            ref ushort from = ref MemoryMarshal.GetReference(source);
+            ref uint to = ref MemoryMarshal.GetReference(destination);
+            for (; i <= source.Length - 16; i += 16)
+            {
+                Vector256<ushort> v = Vector256.LoadUnsafe(ref from, (nuint)i);
+                (Vector256.WidenLower(v) << 16).StoreUnsafe(ref to, (nuint)i);
+                (Vector256.WidenUpper(v) << 16).StoreUnsafe(ref to, (nuint)i + 8);
             }
         }
         else if (Vector128.IsHardwareAccelerated)

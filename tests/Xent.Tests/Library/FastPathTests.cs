@@ -1224,6 +1224,24 @@ public sealed class FastPathTests
     }
 
     [Fact]
+    public void VectorBFloat16WideningEqualsTheScalarConversion()
+    {
+        // Every bit pattern, twice over and one more (so that every vector width's steps and its scalar tail run).
+        var values = new BFloat16[2 * 65536 + 1];
+        for (int i = 0; i < values.Length; i++)
+        {
+            values[i] = BFloat16.FromRawValue((ushort)(i % 65536));
+        }
+
+        var widened = new float[values.Length];
+        Xent.Kernels.Elements.Widen<BFloat16, float>(values, widened);
+        for (int i = 0; i < values.Length; i++)
+        {
+            Assert.Equal(BitConverter.SingleToUInt32Bits((float)values[i]), BitConverter.SingleToUInt32Bits(widened[i]));
+        }
+    }
+
+    [Fact]
     public void ChunkedForwardHandlesInfiniteAndNaNChunks()
     {
         const int c = 10_000;
