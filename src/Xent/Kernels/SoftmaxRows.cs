@@ -717,96 +717,47 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
 
         // 3. The gradient: a·e + b·w_k (probabilities: a·e − g·u) in one contiguous run per class, then each class
         //    target's own term.
-        if (o != null && probabilities)
+        // A float32 gradient past the caches, written in place (not the widened tile), streams each class's whole aligned
+        // lines as TileLanes does (StreamRun); class targets then take their own term in the run as its class goes by (a
+        // store into a streamed line afterwards would read the line back). (8, 21, 512, 512) forward+backward,
+        // probability targets: 7–12% faster on 2 threads, 10% on one; without AVX-512, class targets ~8% on 2 threads,
+        // 11% on one, probability targets 8% on one.
+        bool stream = o != null && typeof(T) == typeof(float) && (typeof(TV) == typeof(Linear.RowVector512) || typeof(TV) == typeof(Linear.RowVector256))
+            && outStride == G.D && G.Elements * sizeof(float) >= NonTemporalBytes && ((nuint)o & 3) == 0;
+        float* bw = smoothed ? w : null;   // class targets: the smoothing term's weights
+        if (stream)
         {
-            // A float32 gradient past the caches (in place, not the widened tile) streams its whole aligned lines, as
-            // TileLanes does (AlignedLines), the partial lines at the runs' ends through a vector's worth in `part`:
-            // (8, 21, 512, 512) forward+backward 7–12% faster on 2 threads, 10% on one (AVX2: 8% on one, two within noise).
-            bool stream = (typeof(TV) == typeof(Linear.RowVector512) || typeof(TV) == typeof(Linear.RowVector256)) && typeof(T) == typeof(float)
-                && outStride == d && G.Elements * sizeof(float) >= NonTemporalBytes && ((nuint)o & 3) == 0;
-            float* part = stackalloc float[16];
+            float* part = stackalloc float[16];   // the partial lines at the runs' ends
             for (int k = 0; k < c; k++)
             {
                 float* ek = e + k * lanes;
-                float* tk = pt + k * d;
                 float* run = o + k * outStride;
-                TV wk = TV.Create(w == null ? 1f : w[k]);
-                if (stream)
+                if (probabilities)
                 {
-                    (int h, int end) = AlignedLines((T*)run, lanes);
-                    for (int l0 = 0; l0 < h; l0 += step)
-                    {
-                        TV.Store(ProbabilityGradient(ek, tk, a, b, keepV, addV, wk, w != null, l0), part);
-                        for (int l = l0; l < Math.Min(h, l0 + step); l++)
-                        {
-                            run[l] = part[l - l0];
-                        }
-                    }
-
-                    for (int l = h; l < end; l += step)
-                    {
-                        StreamStore(ProbabilityGradient(ek, tk, a, b, keepV, addV, wk, w != null, l), run + l);
-                    }
-
-                    for (int l0 = lanes - 16; end < lanes && l0 < lanes; l0 += step)
-                    {
-                        TV.Store(ProbabilityGradient(ek, tk, a, b, keepV, addV, wk, w != null, l0), part);
-                        for (int l = Math.Max(l0, end); l < l0 + step; l++)
-                        {
-                            run[l] = part[l - l0];
-                        }
-                    }
-
-                    continue;
+                    var g = new ProbabilityRun<TV>(ek, pt + k * d, a, b, keepV, addV, TV.Create(w == null ? 1f : w[k]), w != null);
+                    StreamRun<TV, ProbabilityRun<TV>>(run, lanes, ref g, part);
                 }
-
-                for (int l = 0; l < lanes; l += step)
+                else
                 {
-                    TV.Store(ProbabilityGradient(ek, tk, a, b, keepV, addV, wk, w != null, l), run + l);
+                    var g = new ClassRun<TV>(ek, a, b, fix, tf, TV.Create(bw == null ? 1f : bw[k]), TV.Create(k), smoothed);
+                    StreamRun<TV, ClassRun<TV>>(run, lanes, ref g, part);
                 }
             }
         }
-        else if (o != null && typeof(T) == typeof(float) && (typeof(TV) == typeof(Linear.RowVector256) || typeof(TV) == typeof(Linear.RowVector512))
-            && outStride == d && G.Elements * sizeof(float) >= NonTemporalBytes && ((nuint)o & 3) == 0)
+        else if (o != null && probabilities)
         {
-            // A float32 gradient past the caches, in place (AVX2 machines): each target's own term picked in the run as
-            // its class goes by (a store into a streamed line afterwards would read the line back), whole aligned lines
-            // streamed, the partial lines at the runs' ends through a vector's worth in `part`.
-            float* bw = smoothed ? w : null;
-            float* part = stackalloc float[16];
             for (int k = 0; k < c; k++)
             {
-                float* ek = e + k * lanes;
+                var g = new ProbabilityRun<TV>(e + k * lanes, pt + k * d, a, b, keepV, addV, TV.Create(w == null ? 1f : w[k]), w != null);
                 float* run = o + k * outStride;
-                TV wk = TV.Create(bw == null ? 1f : bw[k]), kf = TV.Create(k);
-                (int h, int end) = AlignedLines((T*)run, lanes);
-                for (int l0 = 0; l0 < h; l0 += step)
+                for (int l = 0; l < lanes; l += step)
                 {
-                    TV.Store(ClassGradient(smoothed, ek, a, b, fix, tf, wk, kf, l0), part);
-                    for (int l = l0; l < Math.Min(h, l0 + step); l++)
-                    {
-                        run[l] = part[l - l0];
-                    }
-                }
-
-                for (int l = h; l < end; l += step)
-                {
-                    StreamStore(ClassGradient(smoothed, ek, a, b, fix, tf, wk, kf, l), run + l);
-                }
-
-                for (int l0 = lanes - 16; end < lanes && l0 < lanes; l0 += step)
-                {
-                    TV.Store(ClassGradient(smoothed, ek, a, b, fix, tf, wk, kf, l0), part);
-                    for (int l = Math.Max(l0, end); l < l0 + step; l++)
-                    {
-                        run[l] = part[l - l0];
-                    }
+                    TV.Store(g.At(l), run + l);
                 }
             }
         }
         else if (o != null)
         {
-            float* bw = smoothed ? w : null;
             for (int k = 0; k < c; k++)
             {
                 float* ek = e + k * lanes;
@@ -847,51 +798,84 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         return partial;
     }
 
-    /// <summary>∂loss/∂x_k of class targets at the positions from <paramref name="l"/>: a·e_k + b·w_k, and where the
-    /// target (<paramref name="tf"/>, −1 where ignored) is k, <see cref="TargetGradient"/>'s a·e_k + b·w_k − fix
-    /// (the same operations: b is 0 without smoothing).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static TV ClassGradient<TV>(bool smoothed, float* ek, float* a, float* b, float* fix, float* tf, TV wk, TV kf, int l)
+    /// <summary>One class's run of a portable tile's gradient, a vector of positions at a time.</summary>
+    private interface IRunGradient<TV>
         where TV : struct, Linear.IRowVector<TV>
     {
-        TV e = TV.Load(ek + l), av = TV.Load(a + l);
-        TV own = TV.MultiplyAdd(e, av, TV.Multiply(TV.Load(b + l), wk));
-        return TV.SelectWhereEqual(TV.Load(tf + l), kf, TV.Subtract(own, TV.Load(fix + l)), smoothed ? own : TV.Multiply(e, av));
+        /// <summary>∂loss/∂x_k at the positions from <paramref name="l"/>.</summary>
+        TV At(int l);
     }
 
-    /// <summary>A non-temporal store of <paramref name="v"/> at <paramref name="p"/>, aligned to its size (512- and
-    /// 256-bit vectors; others store plainly).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StreamStore<TV>(TV v, float* p)
+    /// <summary>Probability targets: a·e_k − b·u_k with u_k = w_k·((1 − ε)·t_k + ε/C) (keep = 1 − ε, add = ε/C).</summary>
+    private readonly struct ProbabilityRun<TV>(float* ek, float* tk, float* a, float* b, TV keep, TV add, TV wk, bool weighted) : IRunGradient<TV>
         where TV : struct, Linear.IRowVector<TV>
     {
-        if (typeof(TV) == typeof(Linear.RowVector512))
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public TV At(int l)
         {
-            Avx512F.StoreAlignedNonTemporal(p, Unsafe.BitCast<TV, Vector512<float>>(v));
-        }
-        else if (typeof(TV) == typeof(Linear.RowVector256))
-        {
-            Avx.StoreAlignedNonTemporal(p, Unsafe.BitCast<TV, Vector256<float>>(v));
-        }
-        else
-        {
-            TV.Store(v, p);
+            TV u = TV.Add(TV.Multiply(TV.Load(tk + l), keep), add);
+            if (weighted)
+            {
+                u = TV.Multiply(u, wk);
+            }
+
+            return TV.Subtract(TV.Multiply(TV.Load(ek + l), TV.Load(a + l)), TV.Multiply(u, TV.Load(b + l)));
         }
     }
 
-    /// <summary>∂loss/∂x_k of a probability target at the positions from <paramref name="l"/>: a·e_k − b·u_k with
-    /// u_k = w_k·((1 − ε)·t_k + ε/C) (<paramref name="keep"/> = 1 − ε, <paramref name="add"/> = ε/C).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static TV ProbabilityGradient<TV>(float* ek, float* tk, float* a, float* b, TV keep, TV add, TV wk, bool weighted, int l)
+    /// <summary>Class targets: a·e_k + b·w_k (b is 0 without smoothing), and where the target (tf, −1 where ignored) is k,
+    /// <see cref="TargetGradient"/>'s a·e_k + b·w_k − fix, the same operations.</summary>
+    private readonly struct ClassRun<TV>(float* ek, float* a, float* b, float* fix, float* tf, TV wk, TV kf, bool smoothed) : IRunGradient<TV>
         where TV : struct, Linear.IRowVector<TV>
     {
-        TV u = TV.Add(TV.Multiply(TV.Load(tk + l), keep), add);
-        if (weighted)
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public TV At(int l)
         {
-            u = TV.Multiply(u, wk);
+            TV e = TV.Load(ek + l), av = TV.Load(a + l);
+            TV own = TV.MultiplyAdd(e, av, TV.Multiply(TV.Load(b + l), wk));
+            return TV.SelectWhereEqual(TV.Load(tf + l), kf, TV.Subtract(own, TV.Load(fix + l)), smoothed ? own : TV.Multiply(e, av));
+        }
+    }
+
+    /// <summary>A class's run of <paramref name="lanes"/> float gradients into <paramref name="run"/>: its whole 64-byte
+    /// lines streamed past the cache (<see cref="AlignedLines"/>), the partial lines at its ends stored plainly through a
+    /// vector's worth of scratch, <paramref name="part"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StreamRun<TV, TG>(float* run, int lanes, ref TG gradient, float* part)
+        where TV : struct, Linear.IRowVector<TV>
+        where TG : struct, IRunGradient<TV>
+    {
+        int step = TV.Count;
+        (int h, int end) = AlignedLines((T*)run, lanes);
+        for (int l0 = 0; l0 < h; l0 += step)
+        {
+            TV.Store(gradient.At(l0), part);
+            for (int l = l0; l < Math.Min(h, l0 + step); l++)
+            {
+                run[l] = part[l - l0];
+            }
         }
 
-        return TV.Subtract(TV.Multiply(TV.Load(ek + l), TV.Load(a + l)), TV.Multiply(u, TV.Load(b + l)));
+        for (int l = h; l < end; l += step)
+        {
+            if (typeof(TV) == typeof(Linear.RowVector512))
+            {
+                Avx512F.StoreAlignedNonTemporal(run + l, Unsafe.BitCast<TV, Vector512<float>>(gradient.At(l)));
+            }
+            else
+            {
+                Avx.StoreAlignedNonTemporal(run + l, Unsafe.BitCast<TV, Vector256<float>>(gradient.At(l)));
+            }
+        }
+
+        for (int l0 = lanes - 16; end < lanes && l0 < lanes; l0 += step)
+        {
+            TV.Store(gradient.At(l0), part);
+            for (int l = Math.Max(l0, end); l < l0 + step; l++)
+            {
+                run[l] = part[l - l0];
+            }
+        }
     }
 
     /// <summary>Per-position float arrays <see cref="TileLanes"/> keeps after the exps in its scratch.</summary>
@@ -978,9 +962,9 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         // Non-temporal stores need 64-byte-aligned lines, which the runs rarely start on (.NET arrays are 16 bytes into a
         // line or so, and a D that is not a multiple of a line gives each class's run its own misalignment), so each
         // run's groups are computed at its aligned lines' positions (the per-position arrays are read unaligned) and its
-        // partial lines at its ends are stored plainly (AlignedLines). Plain stores throughout, as every D not a multiple
-        // of a line had until the 13th session, made (8, 21, 513, 513) forward+backward 2 threads 16% (bfloat16) and
-        // 19% (float32) slower. Those lines are read first, here, long before step 4 stores into them: the neighbouring
+        // partial lines at its ends are stored plainly (AlignedLines). (Plain stores throughout for a D that is not a
+        // multiple of a line made (8, 21, 513, 513) forward+backward on 2 threads 16% (bfloat16) and 19% (float32)
+        // slower.) Those lines are read first, here, long before step 4 stores into them: the neighbouring
         // tile writes their other part, so they are rarely in cache, and stores that wait on them stall (3–5% of the
         // forward+backward of (8, 21, 512, 512) in every type, alternated call by call).
         bool stream = grad && typeof(T) == typeof(float) && G.Elements * sizeof(float) >= NonTemporalBytes && ((nuint)o & 3) == 0

@@ -678,7 +678,7 @@ public sealed class FastPathTests
     }
 
     /// <summary>Float rows of 4 KB or more in a gradient over 12 MB are streamed past the cache from each row's first
-    /// line on (AVX-512, and AVX2 since the 13th session): at any output alignment every element must get the same bits,
+    /// line on (AVX-512 and AVX2): at any output alignment every element must get the same bits,
     /// agree with float64, and nothing outside the gradient may be written.</summary>
     [Fact]
     public void StreamedFloatRowsAreTheSameAtEveryAlignment()
