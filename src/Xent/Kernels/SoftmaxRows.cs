@@ -686,13 +686,14 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                 continue;
             }
 
+            // Class targets: here the gathers and checks, one position at a time, into the arrays the vector pass below
+            // reads (mx takes x_t − max, a the target's weight, b the upstream gradient); an ignored position gets
+            // neutral values, and that pass gives it loss, a and b of 0.
             long t = long.CreateTruncating(Target[p0 + l]);
             tf[l] = t == IgnoreIndex ? -1f : t;
             if (t == IgnoreIndex)
             {
-                loss[l] = 0f;
-                a[l] = 0f;
-                b[l] = 0f;
+                (mx[l], s[l], sumWd[l], a[l], b[l]) = (0f, 1f, 0f, 0f, 0f);
                 if (o != null)
                 {
                     // The exps may be NaN or ∞ here: zeroed, so that the gradient is 0.
@@ -711,8 +712,36 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                 continue;
             }
 
-            float g = float.CreateTruncating(Upstream(p0 + l));
-            loss[l] = ClassRowTerms((int)t, s[l], src[t * d + l] - mx[l], sumWd[l], g, out a[l], out b[l], out fix[l]);
+            mx[l] = src[t * d + l] - mx[l];
+            a[l] = w == null ? 1f : w[t];
+            b[l] = float.CreateTruncating(Upstream(p0 + l));
+        }
+
+        if (!probabilities)
+        {
+            // ClassRowTerms' formulas, a vector of positions at a time (its log one position at a time, MathF.Log, was 9%
+            // of (8, 21, 512, 512) float32 forward+backward on one thread with AVX-512 off).
+            float epsOverC = eps / c, weightSum = float.CreateTruncating(WeightSum);
+            TV none = TV.Create(-1f), zero = TV.Create(0f);
+            for (int l = 0; l < lanes; l += step)
+            {
+                TV sv = TV.Load(s + l), wt = TV.Load(a + l), g = TV.Load(b + l);
+                TV logS = TV.Log(sv);
+                TV lv = TV.Multiply(wt, TV.Subtract(logS, TV.Load(mx + l)));
+                if (eps != 0f)
+                {
+                    lv = TV.Add(TV.Multiply(TV.Create(1f - eps), lv),
+                        TV.Multiply(TV.Create(epsOverC), TV.Subtract(TV.Multiply(TV.Create(weightSum), logS), TV.Load(sumWd + l))));
+                }
+
+                TV av = TV.Divide(TV.Multiply(g, TV.Add(TV.Multiply(TV.Create(1f - eps), wt), TV.Create(epsOverC * weightSum))), sv);
+                TV bv = eps != 0f ? TV.Multiply(g, TV.Create(-epsOverC)) : zero;   // −(g·ε/C), exactly
+                TV.Store(TV.Multiply(TV.Multiply(g, TV.Create(1f - eps)), wt), fix + l);
+                TV tv = TV.Load(tf + l);
+                TV.Store(TV.SelectWhereEqual(tv, none, zero, lv), loss + l);
+                TV.Store(TV.SelectWhereEqual(tv, none, zero, av), a + l);
+                TV.Store(TV.SelectWhereEqual(tv, none, zero, bv), b + l);
+            }
         }
 
         // 3. The gradient: a·e + b·w_k (probabilities: a·e − g·u) in one contiguous run per class, then each class

@@ -49,6 +49,10 @@ internal unsafe interface IRowVector<TSelf>
     /// the JIT does not inline and which runs its first calls at tier 0.</summary>
     static abstract TSelf Exp(TSelf v);
 
+    /// <summary>ln x for the positive sums of exps the loss takes it of: AVX-512 the row kernels' own (within 1 ulp),
+    /// otherwise .NET's vector log; NaN for 0, ∞ and NaN.</summary>
+    static abstract TSelf Log(TSelf v);
+
     /// <summary>tanh as Eigen's and XLA's odd rational minimax x·P(x²)/Q(x²) of degrees 13/6 on |x| ≤ 7.905 (beyond
     /// which tanh rounds to ±1 in float), a few ulp; x itself below 4e-4.</summary>
     static abstract TSelf Tanh(TSelf v);
@@ -106,6 +110,9 @@ internal readonly unsafe struct RowVector512 : IRowVector<RowVector512>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static RowVector512 Exp(RowVector512 v) => new(FloatRows.Exp(v._v));   // x − max ≤ 0 here, as for the row kernels
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static RowVector512 Log(RowVector512 v) => new(FloatRows.Log(v._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static RowVector512 Tanh(RowVector512 v)
@@ -187,6 +194,9 @@ internal readonly unsafe struct RowVector256 : IRowVector<RowVector256>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static RowVector256 Exp(RowVector256 v) => new(FloatRows.Exp(v._v));   // x − max ≤ 0 here, as for the row kernels
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static RowVector256 Log(RowVector256 v) => new(Vector256.Log(v._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static RowVector256 Tanh(RowVector256 v)
@@ -271,6 +281,9 @@ internal readonly unsafe struct RowVector128 : IRowVector<RowVector128>
     public static RowVector128 Exp(RowVector128 v) => new(FloatRows.Exp(v._v));   // x − max ≤ 0 here, as for the row kernels
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static RowVector128 Log(RowVector128 v) => new(Vector128.Log(v._v));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static RowVector128 Tanh(RowVector128 v)
     {
         Vector128<float> x = Vector128.Min(Vector128.Max(v._v, Vector128.Create(-7.90531110763549805f)), Vector128.Create(7.90531110763549805f));
@@ -348,6 +361,9 @@ internal readonly unsafe struct RowScalar : IRowVector<RowScalar>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static RowScalar Exp(RowScalar v) => new(MathF.Exp(v._v));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static RowScalar Log(RowScalar v) => new(MathF.Log(v._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static RowScalar Tanh(RowScalar v) => new(MathF.Tanh(v._v));
