@@ -66,6 +66,11 @@ internal static class Numbers
 
     public static double[]? QuantizeOrNull<T>(double[]? values) => values == null ? null : Quantize<T>(values);
 
+    /// <summary>The values, with those past the element type's largest finite value made the infinity its cast gives:
+    /// a float16 sum of 74460 is +∞ in PyTorch as here (the float accumulator rounded to the output type).</summary>
+    public static double[] Saturate<T>(double[] values) =>
+        Array.ConvertAll(values, v => double.IsFinite(v) && double.IsInfinity(ToDouble(From<T>(v))) ? ToDouble(From<T>(v)) : v);
+
     public static TTarget[] Targets<TTarget>(long[] values)
         where TTarget : System.Numerics.IBinaryInteger<TTarget> =>
         Array.ConvertAll(values, TTarget.CreateTruncating);
