@@ -812,14 +812,16 @@ internal static unsafe class FloatRows
     public static void ProbabilityGradient(float* e, float* t, int n, float a, float g, float* w, float keep, float add, float* dst, bool nonTemporal)
     {
         int i = 0;
+        // Streamed from the first line on: AVX-512, or AVX2 with two 32-byte stores a line.
+        nonTemporal &= (Vector512.IsHardwareAccelerated ? Avx512F.IsSupported : Vector256.IsHardwareAccelerated && Avx.IsSupported)
+            && ((nuint)dst & 3) == 0;
+        for (; nonTemporal && i < n && ((nuint)(dst + i) & 63) != 0; i++)
+        {
+            dst[i] = ProbabilityGradient(e, t, w, i, a, g, keep, add);
+        }
+
         if (Vector512.IsHardwareAccelerated)
         {
-            nonTemporal &= Avx512F.IsSupported && ((nuint)dst & 3) == 0;
-            for (; nonTemporal && i < n && ((nuint)(dst + i) & 63) != 0; i++)
-            {
-                dst[i] = ProbabilityGradient(e, t, w, i, a, g, keep, add);
-            }
-
             Vector512<float> va = Vector512.Create(a), vg = Vector512.Create(g), vk = Vector512.Create(keep), vadd = Vector512.Create(add);
             for (; i <= n - 16; i += 16)
             {
@@ -842,13 +844,6 @@ internal static unsafe class FloatRows
         }
         else if (Vector256.IsHardwareAccelerated)
         {
-            // Streamed too (AVX2), from the first line on, two 32-byte stores a line.
-            nonTemporal &= Avx.IsSupported && ((nuint)dst & 3) == 0;
-            for (; nonTemporal && i < n && ((nuint)(dst + i) & 63) != 0; i++)
-            {
-                dst[i] = ProbabilityGradient(e, t, w, i, a, g, keep, add);
-            }
-
             i = nonTemporal
                 ? ProbabilitySteps256<Set>(e, t, i, n, a, g, w, keep, add, dst)
                 : ProbabilitySteps256<Clear>(e, t, i, n, a, g, w, keep, add, dst);
