@@ -68,6 +68,16 @@ internal static class Numbers
 
     /// <summary>The values, with those past the element type's largest finite value made the infinity its cast gives:
     /// a float16 sum of 74460 is +∞ in PyTorch as here (the float accumulator rounded to the output type).</summary>
+    /// <summary>The element type's least positive value, the spacing of its subnormals: below its least normal value a
+    /// result rounded to the type is off by up to half of it, however small the relative tolerance (a float16 gradient of
+    /// 3.3e-7 is 6 × 2^−24 = 3.58e-7).</summary>
+    public static double Subnormal<T>() =>
+        typeof(T) == typeof(double) ? double.Epsilon
+        : typeof(T) == typeof(float) ? float.Epsilon
+        : typeof(T) == typeof(Half) ? (double)Half.Epsilon
+        : typeof(T) == typeof(BFloat16) ? Math.ScaleB(1, -133)
+        : throw new NotSupportedException(typeof(T).Name);
+
     public static double[] Saturate<T>(double[] values) =>
         Array.ConvertAll(values, v => double.IsFinite(v) && double.IsInfinity(ToDouble(From<T>(v))) ? ToDouble(From<T>(v)) : v);
 
@@ -77,9 +87,11 @@ internal static class Numbers
 
     /// <summary>Asserts each element is within tolerance·(|expected| + scale) of the reference, with NaN matching NaN and
     /// an infinity matching the same infinity. <paramref name="scale"/> defaults to the largest finite |expected|, so
-    /// elements near zero are judged against the size of the whole result (their absolute error), as rounding makes them.</summary>
+    /// elements near zero are judged against the size of the whole result (their absolute error), as rounding makes them.
+    /// <paramref name="spacing"/> is an absolute error allowed besides: the output type's subnormal spacing, where the
+    /// whole result can be subnormal.</summary>
     public static void AssertClose(ReadOnlySpan<double> expected, ReadOnlySpan<double> actual, double tolerance,
-        string what, double? scale = null)
+        string what, double? scale = null, double spacing = 0)
     {
         Assert.True(expected.Length == actual.Length, $"{what}: length {actual.Length}, expected {expected.Length}");
         double s = scale ?? MaxFiniteAbs(expected);
@@ -88,7 +100,7 @@ internal static class Numbers
             double e = expected[i], a = actual[i];
             bool ok = double.IsNaN(e) ? double.IsNaN(a)
                 : double.IsInfinity(e) ? a == e
-                : Math.Abs(a - e) <= tolerance * (Math.Abs(e) + s);
+                : Math.Abs(a - e) <= tolerance * (Math.Abs(e) + s) + spacing;
             Assert.True(ok, $"{what}[{i}]: got {a:R}, expected {e:R} (tolerance {tolerance}, scale {s:G4})");
         }
     }

@@ -201,18 +201,18 @@ public class PropertyTests
                 Reduction.Mean => Math.Max(1, Numbers.ReducedScale(unreduced, c.Reduction, expected.TotalWeight)),
                 _ => Math.Max(c.Positions, Numbers.ReducedScale(unreduced, c.Reduction, expected.TotalWeight)),
             };
-            Numbers.AssertClose(Numbers.Saturate<T>(expected.Loss), Numbers.ToDouble(loss), tolerance, "loss", scale);
+            Numbers.AssertClose(Numbers.Saturate<T>(expected.Loss), Numbers.ToDouble(loss), tolerance, "loss", scale, Numbers.Subnormal<T>());
         }
 
         if (c.WantGrad)
         {
             Numbers.AssertClose(Numbers.Saturate<T>(expected.GradInput), Numbers.ToDouble(grad), tolerance, "gradInput",
-                GradientScale(c, expected, qWeight, qGradOutput, Numbers.ToDouble(prob)));
+                GradientScale(c, expected, qWeight, qGradOutput, Numbers.ToDouble(prob)), Numbers.Subnormal<T>());
         }
 
         if (totalWeight is T tw)
         {
-            Numbers.AssertClose([expected.TotalWeight], [Numbers.ToDouble(tw)], tolerance, "totalWeight");
+            Numbers.AssertClose([expected.TotalWeight], [Numbers.ToDouble(tw)], tolerance, "totalWeight", spacing: Numbers.Subnormal<T>());
         }
     }
 
