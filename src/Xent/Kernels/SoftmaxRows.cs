@@ -1097,6 +1097,9 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
             // (With weights in the smoothing term the bound would need max |w|.)
             bool tinyHalves = typeof(T) == typeof(Half) && tiny.AsInt32() == Vector512<int>.AllBitsSet && !weightedB;
             bool smoothed = eps != 0f;
+            // A streamed run's partial lines at its ends, spilled once and copied from here: GetElement with a variable
+            // index spilled the whole vector again for every element, and its load then waited on that store.
+            ushort* part = stackalloc ushort[32];
             for (int k = 0; k < c; k++)
             {
                 T* row = o + k * d;
@@ -1108,10 +1111,11 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                 {
                     // Groups that go to the general path are computed too: their positions are rewritten after this.
                     float* frow = (float*)row;
-                    Vector512<float> head = Gradient(smoothed, ek, a, bv, dt, tl, 0, kv, wk);
+                    float* fpart = (float*)part;
+                    Gradient(smoothed, ek, a, bv, dt, tl, 0, kv, wk).Store(fpart);
                     for (int l = 0; l < h; l++)
                     {
-                        frow[l] = head.GetElement(l);
+                        frow[l] = fpart[l];
                     }
 
                     for (int g = h; g < end; g += 16)
@@ -1119,10 +1123,10 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                         Avx512F.StoreAlignedNonTemporal(frow + g, Gradient(smoothed, ek, a, bv, dt, tl, g, kv, wk));
                     }
 
-                    Vector512<float> tail = Gradient(smoothed, ek, a, bv, dt, tl, lanes - 16, kv, wk);
+                    Gradient(smoothed, ek, a, bv, dt, tl, lanes - 16, kv, wk).Store(fpart);
                     for (int l = end; l < lanes; l++)
                     {
-                        frow[l] = tail.GetElement(l - (lanes - 16));
+                        frow[l] = fpart[l - (lanes - 16)];
                     }
 
                     continue;
@@ -1131,10 +1135,10 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                 if (stream16)
                 {
                     ushort* hrow = (ushort*)row;
-                    Vector512<ushort> head = LowRows.NarrowPair<T>(Gradient(smoothed, ek, a, bv, dt, tl, 0, kv, wk), Gradient(smoothed, ek, a, bv, dt, tl, 16, kv, wk), tinyHalves);
+                    LowRows.NarrowPair<T>(Gradient(smoothed, ek, a, bv, dt, tl, 0, kv, wk), Gradient(smoothed, ek, a, bv, dt, tl, 16, kv, wk), tinyHalves).Store(part);
                     for (int l = 0; l < h; l++)
                     {
-                        hrow[l] = head.GetElement(l);
+                        hrow[l] = part[l];
                     }
 
                     for (int g = h; g < end; g += 32)
@@ -1143,10 +1147,10 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                             LowRows.NarrowPair<T>(Gradient(smoothed, ek, a, bv, dt, tl, g, kv, wk), Gradient(smoothed, ek, a, bv, dt, tl, g + 16, kv, wk), tinyHalves));
                     }
 
-                    Vector512<ushort> tail = LowRows.NarrowPair<T>(Gradient(smoothed, ek, a, bv, dt, tl, lanes - 32, kv, wk), Gradient(smoothed, ek, a, bv, dt, tl, lanes - 16, kv, wk), tinyHalves);
+                    LowRows.NarrowPair<T>(Gradient(smoothed, ek, a, bv, dt, tl, lanes - 32, kv, wk), Gradient(smoothed, ek, a, bv, dt, tl, lanes - 16, kv, wk), tinyHalves).Store(part);
                     for (int l = end; l < lanes; l++)
                     {
-                        hrow[l] = tail.GetElement(l - (lanes - 32));
+                        hrow[l] = part[l - (lanes - 32)];
                     }
 
                     continue;
