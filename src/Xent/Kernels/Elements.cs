@@ -134,6 +134,44 @@ internal static class Elements
         }
     }
 
+    /// <summary><see cref="Narrow{T, TC}(ReadOnlySpan{TC}, Span{T})"/> of float into bfloat16 with non-temporal stores
+    /// from the destination's first 32-byte boundary on (x86 with AVX2; elsewhere plain stores): for long rows of a
+    /// gradient larger than the caches, whose lines would otherwise be read before they are written. The caller fences
+    /// (<see cref="Sse.StoreFence"/>) before another thread reads them.</summary>
+    public static unsafe void NarrowBFloat16Streamed(ReadOnlySpan<float> source, Span<BFloat16> destination)
+    {
+        if (!Avx2.IsSupported)
+        {
+            NarrowBFloat16(MemoryMarshal.Cast<float, uint>(source), MemoryMarshal.Cast<BFloat16, ushort>(destination));
+            return;
+        }
+
+        fixed (float* from = source)
+        fixed (BFloat16* to = destination)
+        {
+            int n = Math.Min(source.Length, destination.Length);
+            ushort* bits = (ushort*)to;
+            int i = 0;
+            for (; i < n && ((nuint)(bits + i) & 31) != 0; i++)
+            {
+                bits[i] = BFloat16.RoundToBits(from[i]);
+            }
+
+            for (; i <= n - 16; i += 16)
+            {
+                Vector256<ushort> r = Avx512F.IsSupported
+                    ? Avx512F.ConvertToVector256UInt16(BFloat16Bits(Vector512.Load((uint*)from + i)))
+                    : Vector256.Narrow(BFloat16Bits(Vector256.Load((uint*)from + i)), BFloat16Bits(Vector256.Load((uint*)from + i + 8)));
+                Avx.StoreAlignedNonTemporal(bits + i, r);
+            }
+
+            for (; i < n; i++)
+            {
+                bits[i] = BFloat16.RoundToBits(from[i]);
+            }
+        }
+    }
+
     /// <summary>Round-to-nearest-even of each float's upper half, 16 lanes at a time, NaN kept a quiet NaN: the
     /// vector form of <see cref="BFloat16.RoundToBits"/>.</summary>
     private static void NarrowBFloat16(ReadOnlySpan<uint> source, Span<ushort> destination)

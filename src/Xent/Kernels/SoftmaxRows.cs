@@ -274,7 +274,14 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
             partial += double.CreateTruncating(Row(r, x, t, dst, tmp, tmp2));
             if (gs != null)
             {
-                Elements.Narrow(dst, new Span<T>(Output + r * c, c));
+                if (typeof(T) == typeof(BFloat16) && typeof(TC) == typeof(float) && G.Elements * sizeof(T) >= NonTemporalBytes && c * sizeof(T) >= 16384)
+                {
+                    Elements.NarrowBFloat16Streamed(MemoryMarshal.Cast<TC, float>(dst), new Span<BFloat16>(Output + r * c, c));
+                }
+                else
+                {
+                    Elements.Narrow(dst, new Span<T>(Output + r * c, c));
+                }
             }
         }
 

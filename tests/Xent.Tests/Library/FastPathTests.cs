@@ -1634,4 +1634,54 @@ public sealed class FastPathTests
             }
         }
     }
+
+    /// <summary>16-bit probability-target rows are widened into a float row and their gradient narrowed from one; long
+    /// bfloat16 rows past 12 MB stream it (800 × 8192: 13 MB of gradient, 16 KB rows) from their first 32-byte boundary
+    /// on. At any output alignment the gradient must equal the float32 kernel's on the widened values, rounded once.</summary>
+    [Fact]
+    public void StreamedLowPrecisionProbabilityRowsEqualTheFloatKernelRoundedOnce()
+    {
+        const int n = 800, c = 8192;
+        (float[] x, _) = Data(59, (long)n * c, n, c);
+        var random = new Random(61);
+        float[] p = [.. Enumerable.Range(0, n * c).Select(_ => (float)random.NextDouble())];
+        foreach (bool half in new[] { true, false })
+        {
+            float[] xr = half ? [.. x.Select(v => (float)(Half)v)] : [.. x.Select(v => (float)(BFloat16)v)];
+            float[] pr = half ? [.. p.Select(v => (float)(Half)v)] : [.. p.Select(v => (float)(BFloat16)v)];
+            var gradF = new float[xr.Length];
+            Functional.CrossEntropy<float>(xr, [n, c], pr, default, Reduction.Sum, labelSmoothing: 0.1, gradInput: gradF);
+            foreach (int offset in new[] { 0, 3, 15 })
+            {
+                float[] grad;
+                if (half)
+                {
+                    var buffer = new Half[xr.Length + 16];
+                    Functional.CrossEntropy<Half>([.. xr.Select(v => (Half)v)], [n, c], [.. pr.Select(v => (Half)v)], default, Reduction.Sum,
+                        labelSmoothing: 0.1, gradInput: buffer.AsSpan(offset, xr.Length));
+                    grad = [.. buffer.AsSpan(offset, xr.Length).ToArray().Select(v => (float)v)];
+                    Assert.All(buffer.AsSpan(0, offset).ToArray(), v => Assert.Equal(0, BitConverter.HalfToUInt16Bits(v)));
+                    Assert.All(buffer.AsSpan(offset + xr.Length).ToArray(), v => Assert.Equal(0, BitConverter.HalfToUInt16Bits(v)));
+                }
+                else
+                {
+                    var buffer = new BFloat16[xr.Length + 16];
+                    Functional.CrossEntropy<BFloat16>([.. xr.Select(v => (BFloat16)v)], [n, c], [.. pr.Select(v => (BFloat16)v)], default, Reduction.Sum,
+                        labelSmoothing: 0.1, gradInput: buffer.AsSpan(offset, xr.Length));
+                    grad = [.. buffer.AsSpan(offset, xr.Length).ToArray().Select(v => (float)v)];
+                    Assert.All(buffer.AsSpan(0, offset).ToArray(), v => Assert.Equal(0f, (float)v));
+                    Assert.All(buffer.AsSpan(offset + xr.Length).ToArray(), v => Assert.Equal(0f, (float)v));
+                }
+
+                for (int i = 0; i < grad.Length; i++)
+                {
+                    float expected = half ? (float)(Half)gradF[i] : (float)(BFloat16)gradF[i];
+                    if (BitConverter.SingleToInt32Bits(expected) != BitConverter.SingleToInt32Bits(grad[i]))
+                    {
+                        Assert.Fail($"half={half} offset {offset}: grad[{i}] = {grad[i]:R}, expected {expected:R}");
+                    }
+                }
+            }
+        }
+    }
 }
