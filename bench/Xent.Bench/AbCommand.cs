@@ -14,7 +14,7 @@ namespace Xent.Bench;
 /// fastest and median time and the median of the per-pair ratios B/A with its quartiles; the order within a pair
 /// alternates from pair to pair.
 /// </summary>
-/// <remarks>KIND: ce-f32, ce-f16, ce-bf16 (class targets, one in 31 ignored), prob-f32, prob-bf16 (probability targets),
+/// <remarks>KIND: ce-f32, ce-f16, ce-bf16 (class targets, one in 31 ignored), prob-f32, prob-f16, prob-bf16 (probability targets),
 /// logsoftmax-f32 (log-softmax over dimension 1; --forward changes nothing). SHAPE: N×C
 /// rows as 16384x1000, or N×C×D as 8x21x262144 (targets N×D). Forward and backward with a mean, unless --forward.</remarks>
 internal static class AbCommand
@@ -209,7 +209,7 @@ internal static class AbCommand
                 return Classes(x.Select(v => (Half)v).ToArray(), shape, t, targetShape, forward);
             case "ce-bf16":
                 return Classes(x.Select(v => (BFloat16)v).ToArray(), shape, t, targetShape, forward);
-            case "prob-f32" or "prob-bf16":
+            case "prob-f32" or "prob-f16" or "prob-bf16":
             {
                 float[] p = GC.AllocateUninitializedArray<float>((int)elements, pinned: true);
                 for (long i = 0; i < elements; i++)
@@ -217,9 +217,12 @@ internal static class AbCommand
                     p[i] = (float)r.NextDouble() / c;
                 }
 
-                return parts[0] == "prob-f32"
-                    ? Probabilities(x, shape, p, forward)
-                    : Probabilities(x.Select(v => (BFloat16)v).ToArray(), shape, p.Select(v => (BFloat16)v).ToArray(), forward);
+                return parts[0] switch
+                {
+                    "prob-f32" => Probabilities(x, shape, p, forward),
+                    "prob-f16" => Probabilities(x.Select(v => (Half)v).ToArray(), shape, p.Select(v => (Half)v).ToArray(), forward),
+                    _ => Probabilities(x.Select(v => (BFloat16)v).ToArray(), shape, p.Select(v => (BFloat16)v).ToArray(), forward),
+                };
             }
 
             case "logsoftmax-f32":
@@ -229,7 +232,7 @@ internal static class AbCommand
             }
 
             default:
-                problem = $"--case '{spec}': unknown kind '{parts[0]}' (ce-f32, ce-f16, ce-bf16, prob-f32, prob-bf16, logsoftmax-f32)";
+                problem = $"--case '{spec}': unknown kind '{parts[0]}' (ce-f32, ce-f16, ce-bf16, prob-f32, prob-f16, prob-bf16, logsoftmax-f32)";
                 return null;
         }
     }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Numerics;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -134,40 +135,53 @@ internal static class Elements
         }
     }
 
-    /// <summary><see cref="Narrow{T, TC}(ReadOnlySpan{TC}, Span{T})"/> of float into bfloat16 with non-temporal stores
-    /// from the destination's first 32-byte boundary on (x86 with AVX2; elsewhere plain stores): for long rows of a
-    /// gradient larger than the caches, whose lines would otherwise be read before they are written. The caller fences
-    /// (<see cref="Sse.StoreFence"/>) before another thread reads them.</summary>
-    public static unsafe void NarrowBFloat16Streamed(ReadOnlySpan<float> source, Span<BFloat16> destination)
+    /// <summary><see cref="Narrow{T, TC}(ReadOnlySpan{TC}, Span{T})"/> of float into float16 or bfloat16 with
+    /// non-temporal stores from the destination's first 32-byte boundary on (x86 with AVX2 and FMA; elsewhere plain
+    /// stores): for long rows of a gradient larger than the caches, whose lines would otherwise be read before they are
+    /// written. The caller fences (<see cref="Sse.StoreFence"/>) before another thread reads them.</summary>
+    public static unsafe void NarrowStreamed<T>(ReadOnlySpan<float> source, Span<T> destination)
+        where T : unmanaged
     {
-        if (!Avx2.IsSupported)
+        Debug.Assert(typeof(T) == typeof(Half) || typeof(T) == typeof(BFloat16), "16-bit element types only");
+        if (!HalfVectors.IsVector256Supported)
         {
-            NarrowBFloat16(MemoryMarshal.Cast<float, uint>(source), MemoryMarshal.Cast<BFloat16, ushort>(destination));
+            Narrow(source, destination);
             return;
         }
 
         fixed (float* from = source)
-        fixed (BFloat16* to = destination)
+        fixed (T* to = destination)
         {
             int n = Math.Min(source.Length, destination.Length);
             ushort* bits = (ushort*)to;
             int i = 0;
             for (; i < n && ((nuint)(bits + i) & 31) != 0; i++)
             {
-                bits[i] = BFloat16.RoundToBits(from[i]);
+                to[i] = FromCompute<T, float>(from[i]);
             }
 
             for (; i <= n - 16; i += 16)
             {
-                Vector256<ushort> r = Avx512F.IsSupported
-                    ? Avx512F.ConvertToVector256UInt16(BFloat16Bits(Vector512.Load((uint*)from + i)))
-                    : Vector256.Narrow(BFloat16Bits(Vector256.Load((uint*)from + i)), BFloat16Bits(Vector256.Load((uint*)from + i + 8)));
+                Vector256<ushort> r;
+                if (Avx512F.IsSupported)
+                {
+                    Vector512<float> v = Vector512.Load(from + i);
+                    r = Avx512F.ConvertToVector256UInt16(typeof(T) == typeof(Half) ? HalfVectors.ToHalfBits(v) : BFloat16Bits(v.AsUInt32()));
+                }
+                else
+                {
+                    Vector256<float> lo = Vector256.Load(from + i), hi = Vector256.Load(from + i + 8);
+                    r = typeof(T) == typeof(Half)
+                        ? Vector256.Narrow(HalfVectors.ToHalfBits(lo), HalfVectors.ToHalfBits(hi))
+                        : Vector256.Narrow(BFloat16Bits(lo.AsUInt32()), BFloat16Bits(hi.AsUInt32()));
+                }
+
                 Avx.StoreAlignedNonTemporal(bits + i, r);
             }
 
             for (; i < n; i++)
             {
-                bits[i] = BFloat16.RoundToBits(from[i]);
+                to[i] = FromCompute<T, float>(from[i]);
             }
         }
     }

@@ -274,9 +274,9 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
             partial += double.CreateTruncating(Row(r, x, t, dst, tmp, tmp2));
             if (gs != null)
             {
-                if (typeof(T) == typeof(BFloat16) && typeof(TC) == typeof(float) && G.Elements * sizeof(T) >= NonTemporalBytes && c * sizeof(T) >= 16384)
+                if (typeof(TC) == typeof(float) && sizeof(T) == 2 && G.Elements * sizeof(T) >= NonTemporalBytes && c * sizeof(T) >= 16384)
                 {
-                    Elements.NarrowBFloat16Streamed(MemoryMarshal.Cast<TC, float>(dst), new Span<BFloat16>(Output + r * c, c));
+                    Elements.NarrowStreamed(MemoryMarshal.Cast<TC, float>(dst), new Span<T>(Output + r * c, c));
                 }
                 else
                 {
