@@ -172,8 +172,8 @@ internal static unsafe class LowRows
     private static bool InPairs<T>(bool nonTemporal) => Avx512BW.IsSupported && (nonTemporal || typeof(T) != typeof(Half));
 
     /// <summary>dst_i = a·e_i + b·w_i (or + b when <paramref name="w"/> is null), rounded to <typeparamref name="T"/>;
-    /// with <paramref name="nonTemporal"/>, stored past the cache (from the first 32-byte boundary on; bfloat16, 64).
-    /// With <paramref name="mostlyTiny"/>, float16 vectors whose values all lie below 2^−14 take the short rounding
+    /// with <paramref name="nonTemporal"/>, stored past the cache from the first line on (64 bytes; 32 without AVX-512BW).
+    /// With <paramref name="mostlyTiny"/>, float16 vectors (pairs of them) whose values all lie below 2^−14 take the short rounding
     /// (<see cref="HalfVectors.TinyToHalfBits(Vector512{float}, Vector512{float})"/>), others the full one.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void AffineNarrow<T>(float* e, int n, float a, float b, float* w, T* destination, bool nonTemporal, bool mostlyTiny = false)
@@ -182,7 +182,7 @@ internal static unsafe class LowRows
         int i = 0;
         if (nonTemporal)
         {
-            // To a line where the steps store whole lines (bfloat16 pairs), else half a line.
+            // To a line where the steps store whole lines (pairs), else half a line.
             nuint align = InPairs<T>(nonTemporal: true) ? 63u : 31u;
             for (; i < n && ((nuint)(destination + i) & align) != 0; i++)
             {
@@ -233,9 +233,9 @@ internal static unsafe class LowRows
         Vector512<float> va = Vector512.Create(a), vb = Vector512.Create(b);
         if (InPairs<T>(TNonTemporal.On))
         {
-            // bfloat16, 32 at a time: both halves rounded in place and their upper words joined (NarrowPair), one
-            // 64-byte store: 6 instructions fewer per 32 than two Narrow (bfloat16 4096 × 32000 forward+backward 4%
-            // faster on one thread; on two, within the noise, about 1%).
+            // 32 at a time, joined into one 64-byte store (NarrowPair): bfloat16's halves rounded in place and their upper
+            // words joined, 6 instructions fewer per 32 than two Narrow (bfloat16 4096 × 32000 forward+backward 4% faster
+            // on one thread; on two, within the noise, about 1%); float16's streamed rows 2–3% faster.
             for (; i <= n - 32; i += 32)
             {
                 Vector512<float> bw0 = w == null ? vb : vb * Vector512.Load(w + i);
