@@ -661,11 +661,14 @@ internal static unsafe class FloatRows
     /// <paramref name="w"/> is null). Callers pass the row's max for r; long rows are summed in blocks added in
     /// double. With <paramref name="next"/> (the next row; null for none, and then <paramref name="nextMax"/> is NaN),
     /// <paramref name="nextMax"/> is the max of its n floats as <see cref="Max"/> takes it (a NaN may be dropped), loaded
-    /// in place of the next row's prefetches: its reference without a pass of its own, which waits on memory.</summary>
+    /// in place of the next row's prefetches: its reference without a pass of its own, which waits on memory. float16 and
+    /// bfloat16 logits and targets are widened exactly as they are loaded (<see cref="LowRows.Load{T}"/>; no next row).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static float ProbabilityStats(float* x, float* t, int n, float r, float* w, float keep, float add, float* e, float* next,
+    public static float ProbabilityStats<T>(T* x, T* t, int n, float r, float* w, float keep, float add, float* e, float* next,
         out float q, out float ud, out float nextMax)
+        where T : unmanaged
     {
+        Debug.Assert(typeof(T) == typeof(float) || next == null, "the next row's max is taken for float rows only");
         if (n > TargetBlock)
         {
             double total = 0, totalQ = 0, totalUd = 0;
@@ -704,7 +707,7 @@ internal static unsafe class FloatRows
 
             Sse.Prefetch1(t + n + i);
             Sse.Prefetch1(t + n + i + 16);
-            Vector512<float> x0 = Vector512.Load(x + i), x1 = Vector512.Load(x + i + 16);
+            Vector512<float> x0 = LowRows.Load(x + i), x1 = LowRows.Load(x + i + 16);
             Vector512<float> d0 = x0 - vr, d1 = x1 - vr;
             Vector512<float> e0 = Exp(d0), e1 = Exp(d1);
             if (e != null)
@@ -713,8 +716,8 @@ internal static unsafe class FloatRows
                 e1.Store(e + i + 16);
             }
 
-            Vector512<float> u0 = Avx512F.FusedMultiplyAdd(Vector512.Load(t + i), vk, va);
-            Vector512<float> u1 = Avx512F.FusedMultiplyAdd(Vector512.Load(t + i + 16), vk, va);
+            Vector512<float> u0 = Avx512F.FusedMultiplyAdd(LowRows.Load(t + i), vk, va);
+            Vector512<float> u1 = Avx512F.FusedMultiplyAdd(LowRows.Load(t + i + 16), vk, va);
             if (w != null)
             {
                 u0 *= Vector512.Load(w + i);
@@ -737,31 +740,35 @@ internal static unsafe class FloatRows
         for (; i < n; i += 16)
         {
             int at = Math.Min(i, n - 16);
-            float* xs = x + at, ts = t + at, ws = w == null ? null : w + at;
-            if (at < 0)
+            T* xs = x + at, ts = t + at;
+            float* ws = w == null ? null : w + at;
+            bool buffered = at < 0;
+            if (buffered)
             {
                 at = 0;
                 new Span<float>(buffer, 48).Fill(r);
-                new ReadOnlySpan<float>(x, n).CopyTo(new Span<float>(buffer, 16));
                 new Span<float>(buffer + 16, 32).Clear();
-                new ReadOnlySpan<float>(t, n).CopyTo(new Span<float>(buffer + 16, 16));
+                for (int k = 0; k < n; k++)
+                {
+                    buffer[k] = Elements.ToCompute<T, float>(x[k]);
+                    buffer[16 + k] = Elements.ToCompute<T, float>(t[k]);
+                }
+
                 if (w != null)
                 {
                     new ReadOnlySpan<float>(w, n).CopyTo(new Span<float>(buffer + 32, 16));
                 }
 
-                xs = buffer;
-                ts = buffer + 16;
                 ws = w == null ? null : buffer + 32;
             }
 
             // Lanes from i − at on are new; a short row's lanes past n are not.
             Vector512<int> lane = Vector512<int>.Indices;
             Vector512<float> fresh = (Vector512.GreaterThanOrEqual(lane, Vector512.Create(i - at)) & Vector512.LessThan(lane, Vector512.Create(n - at))).AsSingle();
-            Vector512<float> x0 = Vector512.Load(xs);
+            Vector512<float> x0 = buffered ? Vector512.Load(buffer) : LowRows.Load(xs);
             Vector512<float> d0 = x0 - vr;
             Vector512<float> e0 = Exp(d0);
-            Vector512<float> u0 = Avx512F.FusedMultiplyAdd(Vector512.Load(ts), vk, va);
+            Vector512<float> u0 = Avx512F.FusedMultiplyAdd(buffered ? Vector512.Load(buffer + 16) : LowRows.Load(ts), vk, va);
             if (ws != null)
             {
                 u0 *= Vector512.Load(ws);
@@ -769,7 +776,7 @@ internal static unsafe class FloatRows
 
             if (e != null)
             {
-                if (xs == buffer)
+                if (buffered)
                 {
                     e0.Store(buffer);
                     new ReadOnlySpan<float>(buffer, n).CopyTo(new Span<float>(e, n));
@@ -872,6 +879,48 @@ internal static unsafe class FloatRows
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float ProbabilityGradient(float* e, float* t, float* w, int i, float a, float g, float keep, float add) =>
         e[i] * a - (t[i] * keep + add) * (w == null ? 1f : w[i]) * g;
+
+    /// <summary><see cref="ProbabilityGradient(float*, float*, int, float, float, float*, float, float, float*, bool)"/>
+    /// for float16 and bfloat16 (AVX-512): the targets widened as they are loaded, each gradient the float one rounded
+    /// once to <typeparamref name="T"/>; with <paramref name="nonTemporal"/>, stored past the cache from the first 32-byte
+    /// boundary on.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void ProbabilityGradient<T>(float* e, T* t, int n, float a, float g, float* w, float keep, float add, T* dst, bool nonTemporal)
+        where T : unmanaged
+    {
+        Debug.Assert(LowRows.IsSupported<T>(), "float16 and bfloat16 with AVX-512");
+        int i = 0;
+        nonTemporal &= ((nuint)dst & 1) == 0;
+        for (; nonTemporal && i < n && ((nuint)(dst + i) & 31) != 0; i++)
+        {
+            dst[i] = Elements.FromCompute<T, float>(e[i] * a - (Elements.ToCompute<T, float>(t[i]) * keep + add) * (w == null ? 1f : w[i]) * g);
+        }
+
+        Vector512<float> va = Vector512.Create(a), vg = Vector512.Create(g), vk = Vector512.Create(keep), vadd = Vector512.Create(add);
+        for (; i <= n - 16; i += 16)
+        {
+            Vector512<float> u = LowRows.Load(t + i) * vk + vadd;
+            if (w != null)
+            {
+                u *= Vector512.Load(w + i);
+            }
+
+            Vector256<ushort> r = LowRows.Narrow<T>(Vector512.Load(e + i) * va - u * vg);
+            if (nonTemporal)
+            {
+                Avx.StoreAlignedNonTemporal((ushort*)(dst + i), r);
+            }
+            else
+            {
+                r.Store((ushort*)(dst + i));
+            }
+        }
+
+        for (; i < n; i++)
+        {
+            dst[i] = Elements.FromCompute<T, float>(e[i] * a - (Elements.ToCompute<T, float>(t[i]) * keep + add) * (w == null ? 1f : w[i]) * g);
+        }
+    }
 
     /// <summary>Terms per block of the long sums of <see cref="ExpSum"/> and <see cref="ExpSumAgainst{T}(T*, int, float, float*, float*, bool, float*, out float)"/>: a block's float
     /// partial sums (16 to 64 of them) each hold at most a few hundred terms; blocks are added in double.</summary>

@@ -182,6 +182,11 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         bool fused = Kind == RowKind.ClassTarget && typeof(TC) == typeof(float) && Avx512F.IsSupported
             && (typeof(T) == typeof(float) || LowRows.IsSupported<T>()) && c >= 16
             && (Output == null || c <= FusedClasses);
+        // bfloat16 probability targets on AVX-512: read in place, without a float copy of the row (rows it declines, with
+        // a non-finite max or sum, take the widened path below). 4096 × 32000 forward+backward 32% faster on one thread,
+        // 39% on two; float16, whose exact widening takes 7 instructions per 16 in each pass, measured 15% slower so.
+        bool lowProbabilities = Kind == RowKind.ProbabilityTarget && typeof(TC) == typeof(float) && typeof(T) == typeof(BFloat16)
+            && Avx512F.IsSupported && LowRows.IsSupported<T>() && c >= 16;
         float knownMax = float.NaN;   // this row's max when the row before took it (ClassRowFused)
         for (long r = r0; r < r1; r++)
         {
@@ -211,6 +216,24 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                     T* next = r + 1 < r1 && long.CreateTruncating(Target[r + 1]) != IgnoreIndex ? src + c : null;
                     TC loss = ClassRowFused(src, (int)long.CreateTruncating(Target[r]), (float*)pe, Output == null ? null : Output + r * c,
                         Upstream(r), rowMax, next, out knownMax, out bool done);
+                    if (done)
+                    {
+                        if (Loss != null)
+                        {
+                            Loss[r] = Elements.FromCompute<T, TC>(loss);
+                        }
+
+                        partial += double.CreateTruncating(loss);
+                        continue;
+                    }
+                }
+            }
+
+            if (lowProbabilities)
+            {
+                fixed (TC* pe = tmp)
+                {
+                    TC loss = ProbabilityRowLow(src, ProbTarget + r * c, Output == null ? null : Output + r * c, (float*)pe, Upstream(r), out bool done);
                     if (done)
                     {
                         if (Loss != null)
@@ -1891,6 +1914,42 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
 
             return TC.CreateTruncating(loss);
         }
+    }
+
+    /// <summary><see cref="ProbabilityRowFloat(Span{TC}, Span{TC}, Span{TC}, TC[], TC[], TC, float, float*, out float)"/>
+    /// for a float16 or bfloat16 row read in place (AVX-512): the max, then the exps and sums with the logits and targets
+    /// widened as they are loaded, the exps kept in <paramref name="e"/>, then the gradient narrowed as it is stored (into
+    /// <paramref name="dst"/>; null for none): the float kernel's results on the widened values, rounded once. A row whose
+    /// max, sum or target sum is not finite is left undone (<paramref name="done"/> false) for the widened path.</summary>
+    private readonly TC ProbabilityRowLow(T* x, T* t, T* dst, float* e, TC gc, out bool done)
+    {
+        int c = G.C;
+        done = false;
+        float m = FloatRows.MaxOf(x, c);
+        if (!float.IsFinite(m))
+        {
+            return TC.Zero;
+        }
+
+        float eps = float.CreateTruncating(Smoothing);
+        float keep = eps != 0f ? 1f - eps : 1f;
+        float add = eps != 0f ? eps / c : 0f;
+        float g = float.CreateTruncating(gc);
+        float* w = (float*)Weight;
+        float s = FloatRows.ProbabilityStats(x, t, c, m, w, keep, add, dst != null ? e : null, null, out float q, out float ud, out _);
+        if (float.IsNaN(s) || !float.IsFinite(q))
+        {
+            return TC.Zero;
+        }
+
+        if (dst != null)
+        {
+            bool stream = G.Elements * sizeof(T) >= NonTemporalBytes && c * sizeof(T) >= 16384;
+            FloatRows.ProbabilityGradient(e, t, c, g * q / s, g, w, keep, add, dst, stream);
+        }
+
+        done = true;
+        return TC.CreateTruncating(q * MathF.Log(s) - ud);
     }
 
     private readonly TC ProbabilityRow(Span<TC> x, Span<TC> t, Span<TC> e, Span<TC> u, bool writeGradient, TC g)

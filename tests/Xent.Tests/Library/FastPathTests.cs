@@ -1684,4 +1684,57 @@ public sealed class FastPathTests
             }
         }
     }
+
+    /// <summary>bfloat16 probability-target rows are read in place with AVX-512 (the widened path elsewhere, and for rows
+    /// whose max or sums are not finite): the loss and gradient must be the float32 kernel's on the widened values,
+    /// rounded once, with and without weights and smoothing, for every reduction and for the loss alone.</summary>
+    [Theory]
+    [InlineData(16)]
+    [InlineData(17)]
+    [InlineData(47)]
+    [InlineData(1000)]
+    public void BFloat16ProbabilityRowsEqualTheFloatKernelRoundedOnce(int c)
+    {
+        const int n = 6;
+        (float[] x, _) = Data(67, (long)n * c, n, c);
+        var random = new Random(71);
+        float[] p = [.. Enumerable.Range(0, n * c).Select(_ => random.Next(4) == 0 ? 0f : (float)random.NextDouble())];
+        x[1 * c + 3] = float.NaN;                   // NaN row
+        x[2 * c + c - 1] = float.PositiveInfinity;  // +∞ row
+        x[3 * c] = float.NegativeInfinity;          // −∞ logit with a target of 0 there: NaN, as in PyTorch
+        p[3 * c] = 0f;
+        x[4 * c + 5] = float.NegativeInfinity;      // −∞ logit with a positive target: +∞
+        p[4 * c + 5] = 0.5f;
+        p[5 * c + 2] = float.PositiveInfinity;      // +∞ target
+        float[] xr = [.. x.Select(v => (float)(BFloat16)v)];
+        float[] pr = [.. p.Select(v => (float)(BFloat16)v)];
+        float[] w = [.. Enumerable.Range(0, c).Select(i => (float)(BFloat16)(0.25f + (i % 7) * 0.3f))];
+        float[] upstream = [.. Enumerable.Range(0, n).Select(i => (float)(BFloat16)(0.5f + i))];
+        BFloat16[] xb = [.. xr.Select(v => (BFloat16)v)], pb = [.. pr.Select(v => (BFloat16)v)], wb = [.. w.Select(v => (BFloat16)v)];
+        foreach ((Reduction reduction, double eps, bool weighted, bool withGrad) in new[]
+            { (Reduction.None, 0.0, false, true), (Reduction.Mean, 0.2, true, true), (Reduction.Sum, 0.0, true, true), (Reduction.None, 0.1, true, false) })
+        {
+            string what = $"c={c} {reduction} ε={eps} weighted={weighted} grad={withGrad}";
+            int lossLength = reduction == Reduction.None ? n : 1;
+            var lossF = new float[lossLength];
+            var gradF = withGrad ? new float[xr.Length] : [];
+            Functional.CrossEntropy<float>(xr, [n, c], pr, lossF, reduction, weighted ? w : default, eps, gradF,
+                reduction == Reduction.None && withGrad ? upstream : default);
+            var loss = new BFloat16[lossLength];
+            var grad = withGrad ? new BFloat16[xr.Length] : [];
+            Functional.CrossEntropy<BFloat16>(xb, [n, c], pb, loss, reduction, weighted ? wb : default, eps, grad,
+                reduction == Reduction.None && withGrad ? [.. upstream.Select(v => (BFloat16)v)] : default);
+            for (int i = 0; i < lossLength; i++)
+            {
+                Assert.True(float.IsNaN(lossF[i]) ? float.IsNaN((float)loss[i]) : (float)(BFloat16)lossF[i] == (float)loss[i],
+                    $"{what} loss[{i}]: {(float)loss[i]:R}, expected {(float)(BFloat16)lossF[i]:R}");
+            }
+
+            for (int i = 0; i < grad.Length; i++)
+            {
+                Assert.True(float.IsNaN(gradF[i]) ? float.IsNaN((float)grad[i]) : (float)(BFloat16)gradF[i] == (float)grad[i],
+                    $"{what} grad[{i}]: {(float)grad[i]:R}, expected {(float)(BFloat16)gradF[i]:R}");
+            }
+        }
+    }
 }
