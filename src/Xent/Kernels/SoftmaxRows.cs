@@ -937,6 +937,10 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         }
     }
 
+    /// <summary>Classes per block of <see cref="TileLanes"/>' sums (as <see cref="PortableSumBlock"/>): segmentation's
+    /// class counts fit in one.</summary>
+    private const int ClassSumBlock = 32;
+
     /// <summary>Per-position float arrays <see cref="TileLanes"/> keeps after the exps in its scratch.</summary>
     private const int LaneArrays = 10;
 
@@ -1334,57 +1338,78 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
             long offset = h - g;
             float* ek = e + g;
             Vector512<int> kv = Vector512<int>.Zero;
-            for (int k = 0; k < c; k++, row += d, next += d, ek += lanes, kv += Vector512<int>.One)
+            // The sums in blocks of ClassSumBlock classes: a block's sums are parked in s (and sumWd) while more
+            // classes follow, and added up at the end. One float sum over C classes carried C roundings, and at C = 1000
+            // put a gradient 15 ulp off (agree seed 146), 3 times libtorch's error there.
+            for (int k0 = 0; k0 < c; k0 += ClassSumBlock)
             {
-                // Three pairs ahead: the next pair's lines are loaded here already (its max). And into L2 32 pairs
-                // ahead: the near prefetch alone left the class loop waiting on memory (a loop of these loads alone took
-                // 7.6 ms a core for (8, 21, 512, 512) bfloat16, 5.7 with this; float32 forward+backward 2 threads
-                // 18.3–20.4 → 15.3–15.6 ms, 16-bit 5–7% faster; half and twice the distance measured no better).
-                Sse.Prefetch0(row + 128);
-                Sse.Prefetch2(row + 1024);
-                if (sizeof(T) == sizeof(float))
+                for (int k = k0, kEnd = Math.Min(c, k0 + ClassSumBlock); k < kEnd; k++, row += d, next += d, ek += lanes, kv += Vector512<int>.One)
                 {
-                    Sse.Prefetch0(row + 144);
-                    Sse.Prefetch2(row + 1040);
+                    // Three pairs ahead: the next pair's lines are loaded here already (its max). And into L2 32 pairs
+                    // ahead: the near prefetch alone left the class loop waiting on memory (a loop of these loads alone took
+                    // 7.6 ms a core for (8, 21, 512, 512) bfloat16, 5.7 with this; float32 forward+backward 2 threads
+                    // 18.3–20.4 → 15.3–15.6 ms, 16-bit 5–7% faster; half and twice the distance measured no better).
+                    Sse.Prefetch0(row + 128);
+                    Sse.Prefetch2(row + 1024);
+                    if (sizeof(T) == sizeof(float))
+                    {
+                        Sse.Prefetch0(row + 144);
+                        Sse.Prefetch2(row + 1040);
+                    }
+
+                    if (TNext.On)
+                    {
+                        FloatRows.MaxStep32(next, 16, ref na, ref nb, ref nHigh, ref nLow);
+                    }
+
+                    Vector512<float> va = TLoad.Load(row), vb = TLoad.Load(row + offset);
+                    if (downscaled)
+                    {
+                        ma = FloatRows.LargestMagnitude(ma, va);
+                        mb = FloatRows.LargestMagnitude(mb, vb);
+                    }
+
+                    Vector512<float> da = TLoad.Minus(va, negA), db = TLoad.Minus(vb, negB);
+                    // Against the max, x − r is at most 0 (or NaN): only the lower clamp is needed.
+                    // The loss alone only sums them (FloatRows.ExpForSum).
+                    Vector512<float> ea = !TGrad.On ? TLoad.SumExp(da) : !downscaled ? FloatRows.ExpNonPositive(da) : TLoad.Exp(da);
+                    Vector512<float> eb = !TGrad.On ? TLoad.SumExp(db) : !downscaled ? FloatRows.ExpNonPositive(db) : TLoad.Exp(db);
+                    if (TGrad.On)
+                    {
+                        // Zero where ignored (an ignored position's exp may be NaN or ∞), so the gradient needs no mask.
+                        (ea & liveA).Store(ek);
+                        (eb & liveB).Store(ek + offset);
+                        // x[t], picked as its class goes by, instead of two gathers per group after the loop (17% of this
+                        // pass; the blends cost most of that back: bfloat16 (8, 21, 512, 512) forward+backward one thread
+                        // 3% faster, float32 and float16 within noise alone, faster with the L2 prefetch above).
+                        xa = Vector512.ConditionalSelect(Vector512.Equals(ta, kv).AsSingle(), va, xa);
+                        xb = Vector512.ConditionalSelect(Vector512.Equals(tb, kv).AsSingle(), vb, xb);
+                    }
+
+                    sa += ea;
+                    sb += eb;
+                    if (TSmoothed.On)
+                    {
+                        Vector512<float> wk = Vector512.Create(w == null ? 1f : w[k]);
+                        wa = Avx512F.FusedMultiplyAdd(da, wk, wa);
+                        wb = Avx512F.FusedMultiplyAdd(db, wk, wb);
+                    }
                 }
 
-                if (TNext.On)
+                if (k0 + ClassSumBlock < c)
                 {
-                    FloatRows.MaxStep32(next, 16, ref na, ref nb, ref nHigh, ref nLow);
+                    ParkBlock(k0 != 0, ref sa, ref sb, s + g, s + h);
+                    ParkBlock(k0 != 0, ref wa, ref wb, sumWd + g, sumWd + h);
                 }
+            }
 
-                Vector512<float> va = TLoad.Load(row), vb = TLoad.Load(row + offset);
-                if (downscaled)
-                {
-                    ma = FloatRows.LargestMagnitude(ma, va);
-                    mb = FloatRows.LargestMagnitude(mb, vb);
-                }
-
-                Vector512<float> da = TLoad.Minus(va, negA), db = TLoad.Minus(vb, negB);
-                // Against the max, x − r is at most 0 (or NaN): only the lower clamp is needed.
-                // The loss alone only sums them (FloatRows.ExpForSum).
-                Vector512<float> ea = !TGrad.On ? TLoad.SumExp(da) : !downscaled ? FloatRows.ExpNonPositive(da) : TLoad.Exp(da);
-                Vector512<float> eb = !TGrad.On ? TLoad.SumExp(db) : !downscaled ? FloatRows.ExpNonPositive(db) : TLoad.Exp(db);
-                if (TGrad.On)
-                {
-                    // Zero where ignored (an ignored position's exp may be NaN or ∞), so the gradient needs no mask.
-                    (ea & liveA).Store(ek);
-                    (eb & liveB).Store(ek + offset);
-                    // x[t], picked as its class goes by, instead of two gathers per group after the loop (17% of this
-                    // pass; the blends cost most of that back: bfloat16 (8, 21, 512, 512) forward+backward one thread
-                    // 3% faster, float32 and float16 within noise alone, faster with the L2 prefetch above).
-                    xa = Vector512.ConditionalSelect(Vector512.Equals(ta, kv).AsSingle(), va, xa);
-                    xb = Vector512.ConditionalSelect(Vector512.Equals(tb, kv).AsSingle(), vb, xb);
-                }
-
-                sa += ea;
-                sb += eb;
-                if (TSmoothed.On)
-                {
-                    Vector512<float> wk = Vector512.Create(w == null ? 1f : w[k]);
-                    wa = Avx512F.FusedMultiplyAdd(da, wk, wa);
-                    wb = Avx512F.FusedMultiplyAdd(db, wk, wb);
-                }
+            if (c > ClassSumBlock)
+            {
+                // (Both loads before any use: a group paired with itself has h = g.)
+                (Vector512<float> pa, Vector512<float> pb) = (Vector512.Load(s + g), Vector512.Load(s + h));
+                (sa, sb) = (pa + sa, pb + sb);
+                (pa, pb) = (Vector512.Load(sumWd + g), Vector512.Load(sumWd + h));
+                (wa, wb) = (pa + wa, pb + wb);
             }
 
             if (TGrad.On)
@@ -1395,6 +1420,22 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
 
             Finish(g, ra, ma, sa, wa, xa, liveA, r0, s, sumWd, dt, ok);
             Finish(h, rb, mb, sb, wb, xb, liveB, r0, s, sumWd, dt, ok);
+        }
+
+        // A block's sums added to those parked at pa and pb (none for the first block), parked there, and cleared. Both
+        // loads come before the stores: a group paired with itself has pb = pa.
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static void ParkBlock(bool add, ref Vector512<float> va, ref Vector512<float> vb, float* pa, float* pb)
+        {
+            if (add)
+            {
+                (Vector512<float> oa, Vector512<float> ob) = (Vector512.Load(pa), Vector512.Load(pb));
+                (va, vb) = (oa + va, ob + vb);
+            }
+
+            va.Store(pa);
+            vb.Store(pb);
+            (va, vb) = (Vector512<float>.Zero, Vector512<float>.Zero);
         }
 
         // Usable: the sum is below FloatRows.SumLimit (false for NaN, for +∞ from an overflow, a +∞ logit or a −∞
