@@ -155,6 +155,15 @@ internal static class CompareCommand
             PrintScaling(threads, budget);
         }
 
+        // The same number of bytes copied from different buffers can take quite different times here (a 262 MB copy
+        // measured 11.7-20.1 ms within one run), and a ratio near its goal passes or misses with its own floor.
+        var spreads = rows.Where(r => r.Pass == "fwd").GroupBy(r => Math.Round(r.MegaBytes, 1)).Where(g => g.Count() > 1)
+            .Select(g => Invariant($"{g.Key:0.0} MB {g.Min(r => r.CopyMs):0.00}-{g.Max(r => r.CopyMs):0.00} ms ({g.Count()} buffers)")).ToList();
+        if (spreads.Count > 0)
+        {
+            Console.WriteLine("copy floors of buffers of one size: " + string.Join(", ", spreads));
+        }
+
         var judged = rows.SelectMany(r => r.Verdicts).ToList();
         int passed = judged.Count(v => v.Pass);
         Console.WriteLine(Invariant($"goals: {passed} PASS, {judged.Count - passed} MISS of {judged.Count}") +
