@@ -511,7 +511,7 @@ internal static unsafe class FloatRows
         }
     }
 
-    /// <summary>The 256-bit steps of <see cref="ProbabilityGradient(float*, float*, int, float, float, float*, float, float, float*, bool)"/>
+    /// <summary>The 256-bit steps of <see cref="ProbabilityGradient{T}(float*, T*, int, float, float, float*, float, float, T*, bool)"/> (float)
     /// from <paramref name="i"/>, stored past the cache with <typeparamref name="TNonTemporal"/> (dst + i on a line).
     /// Returns where they stopped.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -814,15 +814,20 @@ internal static unsafe class FloatRows
     }
 
     /// <summary>dst_i = a·e_i − g·u_i with u_i = w_i·((1 − ε)·t_i + ε/C): the gradient for probability targets; with
-    /// <paramref name="nonTemporal"/> (AVX-512 or AVX2), stored past the cache from the first 64-byte boundary on.</summary>
+    /// <paramref name="nonTemporal"/> (AVX-512 or AVX2), stored past the cache from the first 64-byte boundary on. float16
+    /// and bfloat16 (AVX-512 only): the targets widened as they are loaded, each gradient the float one rounded once,
+    /// streamed from the first 32-byte boundary on (one 32-byte store per 16).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void ProbabilityGradient(float* e, float* t, int n, float a, float g, float* w, float keep, float add, float* dst, bool nonTemporal)
+    public static void ProbabilityGradient<T>(float* e, T* t, int n, float a, float g, float* w, float keep, float add, T* dst, bool nonTemporal)
+        where T : unmanaged
     {
+        Debug.Assert(typeof(T) == typeof(float) || LowRows.IsSupported<T>(), "float, or float16 and bfloat16 with AVX-512");
         int i = 0;
         // Streamed from the first line on: AVX-512, or AVX2 with two 32-byte stores a line.
         nonTemporal &= (Vector512.IsHardwareAccelerated ? Avx512F.IsSupported : Vector256.IsHardwareAccelerated && Avx.IsSupported)
-            && ((nuint)dst & 3) == 0;
-        for (; nonTemporal && i < n && ((nuint)(dst + i) & 63) != 0; i++)
+            && ((nuint)dst & (nuint)(sizeof(T) - 1)) == 0;
+        nuint line = typeof(T) == typeof(float) ? 63u : 31u;
+        for (; nonTemporal && i < n && ((nuint)(dst + i) & line) != 0; i++)
         {
             dst[i] = ProbabilityGradient(e, t, w, i, a, g, keep, add);
         }
@@ -832,41 +837,53 @@ internal static unsafe class FloatRows
             Vector512<float> va = Vector512.Create(a), vg = Vector512.Create(g), vk = Vector512.Create(keep), vadd = Vector512.Create(add);
             for (; i <= n - 16; i += 16)
             {
-                Vector512<float> u = Vector512.Load(t + i) * vk + vadd;
+                Vector512<float> u = LowRows.Load(t + i) * vk + vadd;
                 if (w != null)
                 {
                     u *= Vector512.Load(w + i);
                 }
 
                 Vector512<float> r = Vector512.Load(e + i) * va - u * vg;
-                if (nonTemporal)
+                if (typeof(T) != typeof(float))
                 {
-                    Avx512F.StoreAlignedNonTemporal(dst + i, r);
+                    Vector256<ushort> bits = LowRows.Narrow<T>(r);
+                    if (nonTemporal)
+                    {
+                        Avx.StoreAlignedNonTemporal((ushort*)(dst + i), bits);
+                    }
+                    else
+                    {
+                        bits.Store((ushort*)(dst + i));
+                    }
+                }
+                else if (nonTemporal)
+                {
+                    Avx512F.StoreAlignedNonTemporal((float*)dst + i, r);
                 }
                 else
                 {
-                    r.Store(dst + i);
+                    r.Store((float*)dst + i);
                 }
             }
         }
-        else if (Vector256.IsHardwareAccelerated)
+        else if (typeof(T) == typeof(float) && Vector256.IsHardwareAccelerated)
         {
             i = nonTemporal
-                ? ProbabilitySteps256<Set>(e, t, i, n, a, g, w, keep, add, dst)
-                : ProbabilitySteps256<Clear>(e, t, i, n, a, g, w, keep, add, dst);
+                ? ProbabilitySteps256<Set>(e, (float*)t, i, n, a, g, w, keep, add, (float*)dst)
+                : ProbabilitySteps256<Clear>(e, (float*)t, i, n, a, g, w, keep, add, (float*)dst);
         }
-        else if (Vector128.IsHardwareAccelerated)
+        else if (typeof(T) == typeof(float) && Vector128.IsHardwareAccelerated)
         {
             Vector128<float> va = Vector128.Create(a), vg = Vector128.Create(g), vk = Vector128.Create(keep), vadd = Vector128.Create(add);
             for (; i <= n - 4; i += 4)
             {
-                Vector128<float> u = Vector128.Load(t + i) * vk + vadd;
+                Vector128<float> u = Vector128.Load((float*)t + i) * vk + vadd;
                 if (w != null)
                 {
                     u *= Vector128.Load(w + i);
                 }
 
-                (Vector128.Load(e + i) * va - u * vg).Store(dst + i);
+                (Vector128.Load(e + i) * va - u * vg).Store((float*)dst + i);
             }
         }
 
@@ -877,50 +894,9 @@ internal static unsafe class FloatRows
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float ProbabilityGradient(float* e, float* t, float* w, int i, float a, float g, float keep, float add) =>
-        e[i] * a - (t[i] * keep + add) * (w == null ? 1f : w[i]) * g;
-
-    /// <summary><see cref="ProbabilityGradient(float*, float*, int, float, float, float*, float, float, float*, bool)"/>
-    /// for float16 and bfloat16 (AVX-512): the targets widened as they are loaded, each gradient the float one rounded
-    /// once to <typeparamref name="T"/>; with <paramref name="nonTemporal"/>, stored past the cache from the first 32-byte
-    /// boundary on.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void ProbabilityGradient<T>(float* e, T* t, int n, float a, float g, float* w, float keep, float add, T* dst, bool nonTemporal)
-        where T : unmanaged
-    {
-        Debug.Assert(LowRows.IsSupported<T>(), "float16 and bfloat16 with AVX-512");
-        int i = 0;
-        nonTemporal &= ((nuint)dst & 1) == 0;
-        for (; nonTemporal && i < n && ((nuint)(dst + i) & 31) != 0; i++)
-        {
-            dst[i] = Elements.FromCompute<T, float>(e[i] * a - (Elements.ToCompute<T, float>(t[i]) * keep + add) * (w == null ? 1f : w[i]) * g);
-        }
-
-        Vector512<float> va = Vector512.Create(a), vg = Vector512.Create(g), vk = Vector512.Create(keep), vadd = Vector512.Create(add);
-        for (; i <= n - 16; i += 16)
-        {
-            Vector512<float> u = LowRows.Load(t + i) * vk + vadd;
-            if (w != null)
-            {
-                u *= Vector512.Load(w + i);
-            }
-
-            Vector256<ushort> r = LowRows.Narrow<T>(Vector512.Load(e + i) * va - u * vg);
-            if (nonTemporal)
-            {
-                Avx.StoreAlignedNonTemporal((ushort*)(dst + i), r);
-            }
-            else
-            {
-                r.Store((ushort*)(dst + i));
-            }
-        }
-
-        for (; i < n; i++)
-        {
-            dst[i] = Elements.FromCompute<T, float>(e[i] * a - (Elements.ToCompute<T, float>(t[i]) * keep + add) * (w == null ? 1f : w[i]) * g);
-        }
-    }
+    private static T ProbabilityGradient<T>(float* e, T* t, float* w, int i, float a, float g, float keep, float add)
+        where T : unmanaged =>
+        Elements.FromCompute<T, float>(e[i] * a - (Elements.ToCompute<T, float>(t[i]) * keep + add) * (w == null ? 1f : w[i]) * g);
 
     /// <summary>Terms per block of the long sums of <see cref="ExpSum"/> and <see cref="ExpSumAgainst{T}(T*, int, float, float*, float*, bool, float*, out float)"/>: a block's float
     /// partial sums (16 to 64 of them) each hold at most a few hundred terms; blocks are added in double.</summary>
