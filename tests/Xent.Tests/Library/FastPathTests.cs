@@ -1605,31 +1605,39 @@ public sealed class FastPathTests
             float[] xr = half ? [.. x.Select(v => (float)(Half)v)] : [.. x.Select(v => (float)(BFloat16)v)];
             var gradF = new float[xr.Length];
             Functional.CrossEntropy<float, long>(xr, [n, c], t, [n], default, Reduction.Mean, gradInput: gradF);
-            foreach (int offset in new[] { 0, 3, 15 })
+            if (half)
             {
-                float[] grad;
-                if (half)
-                {
-                    var buffer = new Half[xr.Length + 16];
-                    Functional.CrossEntropy<Half, long>([.. xr.Select(v => (Half)v)], [n, c], t, [n], default, Reduction.Mean,
-                        gradInput: buffer.AsSpan(offset, xr.Length));
-                    grad = [.. buffer.AsSpan(offset, xr.Length).ToArray().Select(v => (float)v)];
-                }
-                else
-                {
-                    var buffer = new BFloat16[xr.Length + 16];
-                    Functional.CrossEntropy<BFloat16, long>([.. xr.Select(v => (BFloat16)v)], [n, c], t, [n], default, Reduction.Mean,
-                        gradInput: buffer.AsSpan(offset, xr.Length));
-                    grad = [.. buffer.AsSpan(offset, xr.Length).ToArray().Select(v => (float)v)];
-                }
+                Half[] xh = [.. xr.Select(v => (Half)v)];
+                RoundedOnceAtEveryOffset(gradF, v => (Half)v, v => (float)v, "half",
+                    grad => Functional.CrossEntropy<Half, long>(xh, [n, c], t, [n], default, Reduction.Mean, gradInput: grad));
+            }
+            else
+            {
+                BFloat16[] xb = [.. xr.Select(v => (BFloat16)v)];
+                RoundedOnceAtEveryOffset(gradF, v => (BFloat16)v, v => (float)v, "bfloat16",
+                    grad => Functional.CrossEntropy<BFloat16, long>(xb, [n, c], t, [n], default, Reduction.Mean, gradInput: grad));
+            }
+        }
+    }
 
-                for (int i = 0; i < grad.Length; i++)
+    /// <summary>Runs <paramref name="run"/> with its 16-bit gradient at output offsets 0, 3 and 15 elements: it must be
+    /// <paramref name="gradF"/> (the float32 kernel's) rounded once, bit for bit, with nothing written outside it.</summary>
+    private static void RoundedOnceAtEveryOffset<T>(float[] gradF, Func<float, T> round, Func<T, float> widen, string what, Action<Span<T>> run)
+        where T : unmanaged
+    {
+        foreach (int offset in new[] { 0, 3, 15 })
+        {
+            var buffer = new T[gradF.Length + 16];
+            run(buffer.AsSpan(offset, gradF.Length));
+            Assert.True(buffer.AsSpan(0, offset).ToArray().All(v => BitConverter.SingleToInt32Bits(widen(v)) == 0)
+                && buffer.AsSpan(offset + gradF.Length).ToArray().All(v => BitConverter.SingleToInt32Bits(widen(v)) == 0),
+                $"{what} offset {offset}: wrote outside the gradient");
+            for (int i = 0; i < gradF.Length; i++)
+            {
+                float expected = widen(round(gradF[i])), actual = widen(buffer[offset + i]);
+                if (BitConverter.SingleToInt32Bits(expected) != BitConverter.SingleToInt32Bits(actual))
                 {
-                    float expected = half ? (float)(Half)gradF[i] : (float)(BFloat16)gradF[i];
-                    if (expected != grad[i])
-                    {
-                        Assert.Fail($"half={half} offset {offset}: grad[{i}] = {grad[i]:R}, expected {expected:R}");
-                    }
+                    Assert.Fail($"{what} offset {offset}: grad[{i}] = {actual:R}, expected {expected:R}");
                 }
             }
         }
@@ -1651,36 +1659,17 @@ public sealed class FastPathTests
             float[] pr = half ? [.. p.Select(v => (float)(Half)v)] : [.. p.Select(v => (float)(BFloat16)v)];
             var gradF = new float[xr.Length];
             Functional.CrossEntropy<float>(xr, [n, c], pr, default, Reduction.Sum, labelSmoothing: 0.1, gradInput: gradF);
-            foreach (int offset in new[] { 0, 3, 15 })
+            if (half)
             {
-                float[] grad;
-                if (half)
-                {
-                    var buffer = new Half[xr.Length + 16];
-                    Functional.CrossEntropy<Half>([.. xr.Select(v => (Half)v)], [n, c], [.. pr.Select(v => (Half)v)], default, Reduction.Sum,
-                        labelSmoothing: 0.1, gradInput: buffer.AsSpan(offset, xr.Length));
-                    grad = [.. buffer.AsSpan(offset, xr.Length).ToArray().Select(v => (float)v)];
-                    Assert.All(buffer.AsSpan(0, offset).ToArray(), v => Assert.Equal(0, BitConverter.HalfToUInt16Bits(v)));
-                    Assert.All(buffer.AsSpan(offset + xr.Length).ToArray(), v => Assert.Equal(0, BitConverter.HalfToUInt16Bits(v)));
-                }
-                else
-                {
-                    var buffer = new BFloat16[xr.Length + 16];
-                    Functional.CrossEntropy<BFloat16>([.. xr.Select(v => (BFloat16)v)], [n, c], [.. pr.Select(v => (BFloat16)v)], default, Reduction.Sum,
-                        labelSmoothing: 0.1, gradInput: buffer.AsSpan(offset, xr.Length));
-                    grad = [.. buffer.AsSpan(offset, xr.Length).ToArray().Select(v => (float)v)];
-                    Assert.All(buffer.AsSpan(0, offset).ToArray(), v => Assert.Equal(0f, (float)v));
-                    Assert.All(buffer.AsSpan(offset + xr.Length).ToArray(), v => Assert.Equal(0f, (float)v));
-                }
-
-                for (int i = 0; i < grad.Length; i++)
-                {
-                    float expected = half ? (float)(Half)gradF[i] : (float)(BFloat16)gradF[i];
-                    if (BitConverter.SingleToInt32Bits(expected) != BitConverter.SingleToInt32Bits(grad[i]))
-                    {
-                        Assert.Fail($"half={half} offset {offset}: grad[{i}] = {grad[i]:R}, expected {expected:R}");
-                    }
-                }
+                Half[] xh = [.. xr.Select(v => (Half)v)], ph = [.. pr.Select(v => (Half)v)];
+                RoundedOnceAtEveryOffset(gradF, v => (Half)v, v => (float)v, "half",
+                    grad => Functional.CrossEntropy<Half>(xh, [n, c], ph, default, Reduction.Sum, labelSmoothing: 0.1, gradInput: grad));
+            }
+            else
+            {
+                BFloat16[] xb = [.. xr.Select(v => (BFloat16)v)], pb = [.. pr.Select(v => (BFloat16)v)];
+                RoundedOnceAtEveryOffset(gradF, v => (BFloat16)v, v => (float)v, "bfloat16",
+                    grad => Functional.CrossEntropy<BFloat16>(xb, [n, c], pb, default, Reduction.Sum, labelSmoothing: 0.1, gradInput: grad));
             }
         }
     }
