@@ -1291,11 +1291,14 @@ public sealed class FastPathTests
     [InlineData(70_001)]   // past the scratch row: the unfused path
     public void LowPrecisionRowsEqualTheFloatKernelRoundedOnce(int c)
     {
-        const int n = 6;
+        const int n = 8;
         (float[] x, long[] t) = Data(c, (long)n * c, n, c);
         t[1] = -100;
         x[1 * c + 3] = float.NaN;                   // ignored row: nothing
-        x[2 * c + 5] = float.NaN;                   // NaN row
+        x[2 * c + 5] = float.NaN;                   // NaN row (float.NaN has its sign bit set: a negative NaN)
+        x[6 * c + c - 2] = BitConverter.Int32BitsToSingle(0x7FC00000);   // a positive NaN
+        for (int i = 0; i < c; i++) x[7 * c + i] = -1f - MathF.Abs(x[7 * c + i]);
+        x[7 * c + c / 3] = float.NaN;               // a negative NaN in a row of negative logits
         x[3 * c + c - 1] = float.PositiveInfinity;  // +∞ row
         x[4 * c] = float.NegativeInfinity;          // −∞ logit: finite row
         t[4] = 1;
