@@ -78,14 +78,24 @@ public class ErrorTests
         target[299_999] = 5;
         Threads.Run(threads, () =>
         {
+            // int64 and int32 targets (both checked 8 at a time).
+            int[] Narrow() => [.. target.Select(v => (int)v)];
             ThrowsOutOfRange("target", "Target -3 is out of bounds.", 1, n * c, (loss, grad) =>
                 Functional.CrossEntropy<float, long>(input, [n, c], target, [n], loss, gradInput: grad));
+            ThrowsOutOfRange("target", "Target -3 is out of bounds.", 1, n * c, (loss, grad) =>
+                Functional.CrossEntropy<float, int>(input, [n, c], Narrow(), [n], loss, gradInput: grad));
             target[70_001] = 1;
             ThrowsOutOfRange("target", "Target 9 is out of bounds.", 1, n * c, (loss, grad) =>
                 Functional.CrossEntropy<float, long>(input, [n, c], target, [n], loss, gradInput: grad));
+            ThrowsOutOfRange("target", "Target 9 is out of bounds.", 1, n * c, (loss, grad) =>
+                Functional.CrossEntropy<float, int>(input, [n, c], Narrow(), [n], loss, gradInput: grad));
             target[140_000] = 0;
             ThrowsOutOfRange("target", "Target 5 is out of bounds.", 1, n * c, (loss, grad) =>
                 Functional.NllLoss<float, long>(input, [n, c], target, [n], loss, gradInput: grad));
+            ThrowsOutOfRange("target", "Target 5 is out of bounds.", 1, n * c, (loss, grad) =>
+                Functional.NllLoss<float, int>(input, [n, c], Narrow(), [n], loss, gradInput: grad));
+            target[299_999] = 1;
+            Functional.NllLoss<float, int>(input, [n, c], Narrow(), [n], new float[1]);
         });
     }
 
