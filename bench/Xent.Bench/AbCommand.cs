@@ -14,7 +14,8 @@ namespace Xent.Bench;
 /// fastest and median time and the median of the per-pair ratios B/A with its quartiles; the order within a pair
 /// alternates from pair to pair.
 /// </summary>
-/// <remarks>KIND: ce-f32, ce-f16, ce-bf16 (class targets, one in 31 ignored), prob-f32, prob-f16, prob-bf16 (probability targets),
+/// <remarks>KIND: ce-f32, ce-f16, ce-bf16 (int64 class targets, one in 31 ignored; a -u8 suffix, as ce-bf16-u8: uint8 targets,
+/// ignore_index 255, for C up to 255), prob-f32, prob-f16, prob-bf16 (probability targets),
 /// logsoftmax-f32 (log-softmax over dimension 1; --forward changes nothing). SHAPE: N×C
 /// rows as 16384x1000, or N×C×D as 8x21x262144 (targets N×D). Forward and backward with a mean, unless --forward.</remarks>
 internal static class AbCommand
@@ -201,6 +202,23 @@ internal static class AbCommand
             t[i] = i % 31 == 0 ? -100 : r.Next(c);
         }
 
+        if (parts[0] is "ce-f32-u8" or "ce-f16-u8" or "ce-bf16-u8")
+        {
+            if (c > 255)
+            {
+                problem = $"--case '{spec}': uint8 targets need C <= 255";
+                return null;
+            }
+
+            byte[] t8 = [.. t.Select(v => v < 0 ? (byte)255 : (byte)v)];
+            return parts[0] switch
+            {
+                "ce-f32-u8" => ByteClasses(x, shape, t8, targetShape, forward),
+                "ce-f16-u8" => ByteClasses(x.Select(v => (Half)v).ToArray(), shape, t8, targetShape, forward),
+                _ => ByteClasses(x.Select(v => (BFloat16)v).ToArray(), shape, t8, targetShape, forward),
+            };
+        }
+
         switch (parts[0])
         {
             case "ce-f32":
@@ -232,7 +250,7 @@ internal static class AbCommand
             }
 
             default:
-                problem = $"--case '{spec}': unknown kind '{parts[0]}' (ce-f32, ce-f16, ce-bf16, prob-f32, prob-f16, prob-bf16, logsoftmax-f32)";
+                problem = $"--case '{spec}': unknown kind '{parts[0]}' (ce-f32, ce-f16, ce-bf16 and their -u8 forms, prob-f32, prob-f16, prob-bf16, logsoftmax-f32)";
                 return null;
         }
     }
@@ -243,6 +261,14 @@ internal static class AbCommand
         T[] g = forward ? [] : GC.AllocateUninitializedArray<T>(x.Length, pinned: true);
         T[] loss = new T[1];
         return () => Functional.CrossEntropy<T>(x, shape, p, loss, Reduction.Mean, default, 0.0, g);
+    }
+
+    private static Action ByteClasses<T>(T[] x, nint[] shape, byte[] t, nint[] targetShape, bool forward)
+        where T : unmanaged
+    {
+        T[] g = forward ? [] : GC.AllocateUninitializedArray<T>(x.Length, pinned: true);
+        T[] loss = new T[1];
+        return () => Functional.CrossEntropy<T, byte>(x, shape, t, targetShape, loss, Reduction.Mean, ignoreIndex: 255, gradInput: g);
     }
 
     private static Action Classes<T>(T[] x, nint[] shape, long[] t, nint[] targetShape, bool forward)

@@ -378,18 +378,19 @@ internal static unsafe class LossDriver
         double total = 0;
         long valid = 0;
         long p = 0;
-        if ((typeof(TTarget) == typeof(long) || typeof(TTarget) == typeof(int)) && (weight == null || typeof(TC) == typeof(float)) && Avx512F.IsSupported)
+        if ((typeof(TTarget) == typeof(long) || typeof(TTarget) == typeof(int) || typeof(TTarget) == typeof(byte))
+            && (weight == null || typeof(TC) == typeof(float)) && Avx512F.IsSupported)
         {
-            // int64 and int32 targets 8 at a time (the K-dim layouts have millions): the count, or Σ w[t] in double lanes;
-            // a block with a target out of bounds stops here, for the scalar loop to find the first one.
+            // int64, int32 and uint8 targets 8 at a time (the K-dim layouts have millions): the count, or Σ w[t] in double
+            // lanes; a block with a target out of bounds stops here, for the scalar loop to find the first one.
             Vector512<long> ignore = Vector512.Create(ignoreIndex), counts = Vector512<long>.Zero;
             Vector512<ulong> bound = Vector512.Create((ulong)classes);
             Vector512<double> sums = Vector512<double>.Zero;
             for (; p <= count - 8; p += 8)
             {
-                Vector512<long> t = typeof(TTarget) == typeof(long)
-                    ? Vector512.Load((long*)target + p)
-                    : Avx512F.ConvertToVector512Int64(Vector256.Load((int*)target + p));
+                Vector512<long> t = typeof(TTarget) == typeof(long) ? Vector512.Load((long*)target + p)
+                    : typeof(TTarget) == typeof(int) ? Avx512F.ConvertToVector512Int64(Vector256.Load((int*)target + p))
+                    : Avx512F.ConvertToVector512Int64(Vector128.CreateScalar(*(ulong*)((byte*)target + p)).AsByte());
                 Vector512<long> live = ~Vector512.Equals(t, ignore);
                 if ((live & Vector512.GreaterThanOrEqual(t.AsUInt64(), bound).AsInt64()) != Vector512<long>.Zero)
                 {

@@ -971,11 +971,11 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         float* w = (float*)Weight;
         float eps = float.CreateTruncating(Smoothing);
 
-        // 1. Targets, validity, w[t] and the upstream gradient, per position (16 at a time for int64 and int32 targets
+        // 1. Targets, validity, w[t] and the upstream gradient, per position (16 at a time for int64, int32 and uint8 targets
         //    under a uniform upstream gradient, the common case).
         float uniformG = float.CreateTruncating(GradScale);
         int l0 = 0;
-        if ((typeof(TTarget) == typeof(long) || typeof(TTarget) == typeof(int)) && GradOutput == null)
+        if ((typeof(TTarget) == typeof(long) || typeof(TTarget) == typeof(int) || typeof(TTarget) == typeof(byte)) && GradOutput == null)
         {
             Vector512<float> one = Vector512<float>.One;
             for (; l0 < lanes; l0 += 16)
@@ -989,6 +989,12 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                     tv = Vector512.Create(Avx512F.ConvertToVector256Int32(lo), Avx512F.ConvertToVector256Int32(hi));
                     ignored = Vector512.Create(Avx512F.ConvertToVector256Int32(Vector512.Equals(lo, ig)),
                         Avx512F.ConvertToVector256Int32(Vector512.Equals(hi, ig)));
+                }
+                else if (typeof(TTarget) == typeof(byte))
+                {
+                    tv = Avx512F.ConvertToVector512Int32(Vector128.Load((byte*)Target + p0 + l0));
+                    // A byte target never equals an ignore_index outside 0..255.
+                    ignored = IgnoreIndex == (byte)IgnoreIndex ? Vector512.Equals(tv, Vector512.Create((int)IgnoreIndex)) : Vector512<int>.Zero;
                 }
                 else
                 {

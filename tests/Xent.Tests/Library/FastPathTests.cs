@@ -1362,6 +1362,49 @@ public sealed class FastPathTests
         }
     }
 
+    /// <summary>uint8 targets (MindSpore's labels) are read 8 and 16 at a time, in the targets' pre-pass and in the K-dim
+    /// tile: every result must be the bits that int64 targets of the same values give, with 255 or a class as the
+    /// ignore_index, or one a byte cannot hold (nothing ignored), and an out-of-bounds byte reported.</summary>
+    [Theory]
+    [InlineData(255L, 0.2)]
+    [InlineData(3L, 0.0)]
+    [InlineData(-100L, 0.1)]
+    public void ByteTargetsGiveTheBitsOfInt64Targets(long ignoreIndex, double smoothing)
+    {
+        const int n = 2, c = 21, d = 37 * 41;   // 3034 positions: 8- and 16-position steps and their tails
+        var rnd = new Random((int)ignoreIndex + 1000);
+        float[] x = [.. Enumerable.Range(0, n * c * d).Select(_ => (float)(rnd.NextDouble() * 10 - 5))];
+        byte[] t8 = [.. Enumerable.Range(0, n * d).Select(_ => rnd.Next(10) == 0 && ignoreIndex == 255 ? (byte)255 : (byte)rnd.Next(c))];
+        long[] t64 = [.. t8.Select(v => (long)v)];
+        float[] w = [.. Enumerable.Range(0, c).Select(i => 0.5f + (i % 5) * 0.25f)];
+        foreach (Reduction reduction in new[] { Reduction.Mean, Reduction.None })
+        {
+            foreach (float[]? weight in new[] { null, w })
+            {
+                int lossLength = reduction == Reduction.None ? n * d : 1;
+                var (l8, g8, l64, g64) = (new float[lossLength], new float[x.Length], new float[lossLength], new float[x.Length]);
+                Functional.CrossEntropy<float, byte>(x, [n, c, d], t8, [n, d], l8, reduction, weight, ignoreIndex, smoothing, g8);
+                Functional.CrossEntropy<float, long>(x, [n, c, d], t64, [n, d], l64, reduction, weight, ignoreIndex, smoothing, g64);
+                Assert.Equal(l64, l8);
+                Assert.Equal(g64, g8);
+                var (h8, h64) = (new BFloat16[x.Length], new BFloat16[x.Length]);
+                BFloat16[] xb = [.. x.Select(v => (BFloat16)v)];
+                Functional.CrossEntropy<BFloat16, byte>(xb, [n, c, d], t8, [n, d], default, reduction, weight is null ? null : [.. weight.Select(v => (BFloat16)v)], ignoreIndex, smoothing, h8);
+                Functional.CrossEntropy<BFloat16, long>(xb, [n, c, d], t64, [n, d], default, reduction, weight is null ? null : [.. weight.Select(v => (BFloat16)v)], ignoreIndex, smoothing, h64);
+                Assert.Equal(h64.Select(v => (float)v), h8.Select(v => (float)v));
+            }
+        }
+
+        // A bad byte among thousands: the first in order is reported, and nothing is written.
+        t8[2900] = 200;
+        t8[1700] = (byte)c;
+        var grad = new float[x.Length];
+        var ex = Assert.Throws<ArgumentOutOfRangeException>(() =>
+            Functional.CrossEntropy<float, byte>(x, [n, c, d], t8, [n, d], new float[1], Reduction.Mean, default, ignoreIndex, smoothing, grad));
+        Assert.StartsWith($"Target {c} is out of bounds.", ex.Message);
+        Assert.All(grad, v => Assert.Equal(0f, v));
+    }
+
     /// <summary>K-dim float16 / bfloat16 tiles are widened as they are loaded and their gradient narrowed as it is
     /// stored: the float32 kernel on the widened values, rounded once, must give the same bits. Under a mean over
     /// 40000 positions every float16 gradient is below 2^−14 and takes the short rounding.</summary>
