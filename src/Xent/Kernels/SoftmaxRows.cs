@@ -73,6 +73,15 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
     /// cannot stay in cache anyway, and skipping the read-for-ownership saves a third of the traffic.</summary>
     private const long NonTemporalBytes = 12L << 20;
 
+    /// <summary>Whether the row kernels store a row's gradient past the cache: a gradient past
+    /// <see cref="NonTemporalBytes"/>, in rows of 4 KB or more (float) or 16 KB or more (16-bit); shorter rows, whose ends
+    /// share a line with the next row's, are faster stored plainly. Alternated call by call with plain stores (fwd+bwd,
+    /// 2 threads, median time ratio streamed/plain): float32 1000 classes 1.12 (1 thread 1.34), 2000 0.99, 4000 0.91,
+    /// 8192 0.90, 32000 0.81; 16-bit 1000 classes 1.66–1.79, 32000 0.85–0.86. (Shorter float rows streamed, with AVX-512
+    /// off: float32 16384 × 1000 forward+backward 12–13 → 14.6–15.1 ms on one thread.)</summary>
+    private readonly bool StreamsRows =>
+        G.Elements * sizeof(T) >= NonTemporalBytes && G.C * sizeof(T) >= (typeof(T) == typeof(float) ? 4096 : 16384);
+
     public RowKind Kind;
     public LossGeometry G;
     public T* Input;
@@ -297,7 +306,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
             partial += double.CreateTruncating(Row(r, x, t, dst, tmp, tmp2));
             if (gs != null)
             {
-                if (typeof(TC) == typeof(float) && sizeof(T) == 2 && G.Elements * sizeof(T) >= NonTemporalBytes && c * sizeof(T) >= 16384)
+                if (typeof(TC) == typeof(float) && sizeof(T) == 2 && StreamsRows)
                 {
                     Elements.NarrowStreamed(MemoryMarshal.Cast<TC, float>(dst), new Span<T>(Output + r * c, c));
                 }
@@ -1725,11 +1734,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         {
             float* bw = eps != 0f ? w : null;
             float gt = TargetGradient(e[target], a, b, bw, target, fix);
-            // Streaming pays for float rows of 4 KB or more and 16-bit rows of 16 KB or more; shorter rows, whose ends
-            // share a line with the next row's, are faster stored plainly. Alternated call by call with plain stores
-            // (fwd+bwd, 2 threads, median time ratio streamed/plain): float32 1000 classes 1.12 (1 thread 1.34), 2000 0.99,
-            // 4000 0.91, 8192 0.90, 32000 0.81; 16-bit 1000 classes 1.66–1.79, 32000 0.85–0.86.
-            bool nonTemporal = G.Elements * sizeof(T) >= NonTemporalBytes && c * sizeof(T) >= (typeof(T) == typeof(float) ? 4096 : 16384);
+            bool nonTemporal = StreamsRows;
             if (typeof(T) == typeof(float))
             {
                 FloatRows.Affine(e, c, a, b, bw, (float*)dst, nonTemporal);
@@ -1825,9 +1830,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
             if (dst != null)
             {
                 float* bw = eps != 0f ? w : null;
-                // As the 16-bit rows stream (above): float rows of 4 KB or more. (Shorter ones streamed, with AVX-512
-                // off: float32 16384 × 1000 forward+backward 12–13 → 14.6–15.1 ms on one thread.)
-                bool nonTemporal = typeof(T) == typeof(float) && G.Elements * sizeof(float) >= NonTemporalBytes && c * sizeof(float) >= 4096;
+                bool nonTemporal = typeof(T) == typeof(float) && StreamsRows;
                 if (keep)
                 {
                     FloatRows.Affine(e, c, a, b, bw, dst, nonTemporal);
@@ -1991,8 +1994,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
 
         if (dst != null)
         {
-            bool stream = G.Elements * sizeof(T) >= NonTemporalBytes && c * sizeof(T) >= 16384;
-            FloatRows.ProbabilityGradient(e, t, c, g * q / s, g, w, keep, add, dst, stream);
+            FloatRows.ProbabilityGradient(e, t, c, g * q / s, g, w, keep, add, dst, StreamsRows);
         }
 
         done = true;
