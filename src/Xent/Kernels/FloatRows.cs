@@ -1016,12 +1016,14 @@ internal static unsafe class FloatRows
             ahead = null;   // the next row's loads are its prefetches
         }
 
+        // Only sums, with no weights in them: the 64-element steps may read 16-bit elements in another order.
+        bool sumsAlone = e == null && (w == null || !smoothing);
         if (typeof(T) == typeof(Half))
         {
             // float16 is first widened without its infinity and NaN case (4 instructions fewer per 16 elements); those
             // come out finite but at least 65536 in magnitude, beyond every finite half, and a block with one is redone.
-            // Sums alone, against a reference below HalfUnorderedLimit, read 64 at a time in another order.
-            float s = e == null && (w == null || !smoothing) && MathF.Abs(r) < HalfUnorderedLimit
+            // Sums alone against a reference below HalfUnorderedLimit are read in the other order.
+            float s = sumsAlone && MathF.Abs(r) < HalfUnorderedLimit
                 ? ExpSumBlock<T, LowRows.HalfBitsLoad, Set>(x, n, r, e, w, smoothing, ahead, next, out sumWd, out bool misread, out nextMax)
                 : ExpSumBlock<T, LowRows.HalfBitsLoad, Clear>(x, n, r, e, w, smoothing, ahead, next, out sumWd, out misread, out nextMax);
             if (!misread)
@@ -1030,7 +1032,7 @@ internal static unsafe class FloatRows
             }
         }
 
-        bool unordered = typeof(T) == typeof(BFloat16) && e == null && (w == null || !smoothing);
+        bool unordered = typeof(T) == typeof(BFloat16) && sumsAlone;
         if ((typeof(T) == typeof(float) || typeof(T) == typeof(BFloat16)) && MathF.Abs(r) < LowRows.UnclampedLoad.Limit)
         {
             // Steps whose logits all lie below 2^17 in magnitude take the exp without its clamp.
