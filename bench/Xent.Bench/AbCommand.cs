@@ -213,9 +213,9 @@ internal static class AbCommand
             byte[] t8 = [.. t.Select(v => v < 0 ? (byte)255 : (byte)v)];
             return parts[0] switch
             {
-                "ce-f32-u8" => ByteClasses(x, shape, t8, targetShape, forward),
-                "ce-f16-u8" => ByteClasses(x.Select(v => (Half)v).ToArray(), shape, t8, targetShape, forward),
-                _ => ByteClasses(x.Select(v => (BFloat16)v).ToArray(), shape, t8, targetShape, forward),
+                "ce-f32-u8" => Classes(x, shape, t8, targetShape, forward, ignoreIndex: 255),
+                "ce-f16-u8" => Classes(x.Select(v => (Half)v).ToArray(), shape, t8, targetShape, forward, ignoreIndex: 255),
+                _ => Classes(x.Select(v => (BFloat16)v).ToArray(), shape, t8, targetShape, forward, ignoreIndex: 255),
             };
         }
 
@@ -263,19 +263,12 @@ internal static class AbCommand
         return () => Functional.CrossEntropy<T>(x, shape, p, loss, Reduction.Mean, default, 0.0, g);
     }
 
-    private static Action ByteClasses<T>(T[] x, nint[] shape, byte[] t, nint[] targetShape, bool forward)
+    private static Action Classes<T, TTarget>(T[] x, nint[] shape, TTarget[] t, nint[] targetShape, bool forward, long ignoreIndex = -100)
         where T : unmanaged
+        where TTarget : unmanaged, System.Numerics.IBinaryInteger<TTarget>
     {
         T[] g = forward ? [] : GC.AllocateUninitializedArray<T>(x.Length, pinned: true);
         T[] loss = new T[1];
-        return () => Functional.CrossEntropy<T, byte>(x, shape, t, targetShape, loss, Reduction.Mean, ignoreIndex: 255, gradInput: g);
-    }
-
-    private static Action Classes<T>(T[] x, nint[] shape, long[] t, nint[] targetShape, bool forward)
-        where T : unmanaged
-    {
-        T[] g = forward ? [] : GC.AllocateUninitializedArray<T>(x.Length, pinned: true);
-        T[] loss = new T[1];
-        return () => Functional.CrossEntropy<T, long>(x, shape, t, targetShape, loss, Reduction.Mean, gradInput: g);
+        return () => Functional.CrossEntropy<T, TTarget>(x, shape, t, targetShape, loss, Reduction.Mean, ignoreIndex: ignoreIndex, gradInput: g);
     }
 }
