@@ -1377,10 +1377,12 @@ public sealed class FastPathTests
         byte[] t8 = [.. Enumerable.Range(0, n * d).Select(_ => rnd.Next(10) == 0 && ignoreIndex == 255 ? (byte)255 : (byte)rnd.Next(c))];
         long[] t64 = [.. t8.Select(v => (long)v)];
         float[] w = [.. Enumerable.Range(0, c).Select(i => 0.5f + (i % 5) * 0.25f)];
+        BFloat16[] xb = [.. x.Select(v => (BFloat16)v)];
         foreach (Reduction reduction in new[] { Reduction.Mean, Reduction.None })
         {
             foreach (float[]? weight in new[] { null, w })
             {
+                BFloat16[]? wb = weight is null ? null : [.. weight.Select(v => (BFloat16)v)];
                 int lossLength = reduction == Reduction.None ? n * d : 1;
                 var (l8, g8, l64, g64) = (new float[lossLength], new float[x.Length], new float[lossLength], new float[x.Length]);
                 Functional.CrossEntropy<float, byte>(x, [n, c, d], t8, [n, d], l8, reduction, weight, ignoreIndex, smoothing, g8);
@@ -1388,9 +1390,8 @@ public sealed class FastPathTests
                 Assert.Equal(l64, l8);
                 Assert.Equal(g64, g8);
                 var (h8, h64) = (new BFloat16[x.Length], new BFloat16[x.Length]);
-                BFloat16[] xb = [.. x.Select(v => (BFloat16)v)];
-                Functional.CrossEntropy<BFloat16, byte>(xb, [n, c, d], t8, [n, d], default, reduction, weight is null ? null : [.. weight.Select(v => (BFloat16)v)], ignoreIndex, smoothing, h8);
-                Functional.CrossEntropy<BFloat16, long>(xb, [n, c, d], t64, [n, d], default, reduction, weight is null ? null : [.. weight.Select(v => (BFloat16)v)], ignoreIndex, smoothing, h64);
+                Functional.CrossEntropy<BFloat16, byte>(xb, [n, c, d], t8, [n, d], default, reduction, wb, ignoreIndex, smoothing, h8);
+                Functional.CrossEntropy<BFloat16, long>(xb, [n, c, d], t64, [n, d], default, reduction, wb, ignoreIndex, smoothing, h64);
                 Assert.Equal(h64.Select(v => (float)v), h8.Select(v => (float)v));
             }
         }
