@@ -21,6 +21,55 @@ public sealed class VectorExpTests
     [VectorWidthFact(512)]
     public void Exp512SpecialValues() => CheckSpecials(512);
 
+    /// <summary>The 128-bit exp is the AVX2 one in portable operations (rounding by adding and taking away 1.5 · 2^23
+    /// where the AVX2 one has vroundps): with FMA both fuse the same multiply-adds, so they give the same bits on every
+    /// input they allow, −∞ to 88.37, on NaN, and where x·log2 e falls exactly halfway between two whole numbers (both
+    /// round those to even).</summary>
+    [VectorWidthFact(256)]
+    public void Exp128HasTheBitsOfExp256()
+    {
+        const float Log2E = 1.44269504088896341f;
+        const float Step = 1f / 2048;
+        var inputs = new List<float> { float.NegativeInfinity, float.NaN, 88.37f, -0f, 0f, -88f, -87.99f, -90f };
+        for (int k = -127; k <= 126; k++)
+        {
+            // The floats next to (k + ½)/log2 e whose product with log2 e rounds to k + ½ exactly.
+            float near = (float)((k + 0.5) / 1.4426950408889634);
+            for (int d = -8; d <= 8; d++)
+            {
+                float x = BitConverter.Int32BitsToSingle(BitConverter.SingleToInt32Bits(near) + d);
+                if (x * Log2E == k + 0.5f && x <= 88.37f)
+                {
+                    inputs.Add(x);
+                }
+            }
+        }
+
+        int ties = inputs.Count - 8;
+        Assert.True(ties > 100, $"only {ties} inputs halfway between two whole numbers");
+        for (float x = -90f; x <= 88.37f; x += Step)
+        {
+            inputs.Add(x);
+        }
+
+        while (inputs.Count % 8 != 0)
+        {
+            inputs.Add(0f);
+        }
+
+        for (int j = 0; j < inputs.Count; j += 8)
+        {
+            Vector256<float> v = Vector256.Create(inputs.GetRange(j, 8).ToArray());
+            Vector256<float> wide = FloatRows.Exp(v);
+            Vector256<float> narrow = Vector256.Create(FloatRows.Exp(v.GetLower()), FloatRows.Exp(v.GetUpper()));
+            for (int i = 0; i < 8; i++)
+            {
+                Assert.True(BitConverter.SingleToInt32Bits(wide[i]) == BitConverter.SingleToInt32Bits(narrow[i]) || (float.IsNaN(wide[i]) && float.IsNaN(narrow[i])),
+                    $"exp({v[i]:R}): 128-bit {narrow[i]:R}, 256-bit {wide[i]:R}");
+            }
+        }
+    }
+
     [VectorWidthFact(128)]
     public void Exp128SpecialValues() => CheckSpecials(128);
 
