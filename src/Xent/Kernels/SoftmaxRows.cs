@@ -227,12 +227,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                         Upstream(r), rowMax, next, out knownMax, out bool done);
                     if (done)
                     {
-                        if (Loss != null)
-                        {
-                            Loss[r] = Elements.FromCompute<T, TC>(loss);
-                        }
-
-                        partial += double.CreateTruncating(loss);
+                        partial += RowLoss(r, loss);
                         continue;
                     }
                 }
@@ -245,12 +240,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                     TC loss = ProbabilityRowLow(src, ProbTarget + r * c, Output == null ? null : Output + r * c, (float*)pe, Upstream(r), out bool done);
                     if (done)
                     {
-                        if (Loss != null)
-                        {
-                            Loss[r] = Elements.FromCompute<T, TC>(loss);
-                        }
-
-                        partial += double.CreateTruncating(loss);
+                        partial += RowLoss(r, loss);
                         continue;
                     }
                 }
@@ -294,12 +284,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                 // for it. Alternated call by call with the max pass (2 threads, median ratio): 16384 × 1000 0.93–0.96 of
                 // the time; 4096 × 32000 0.99–1.01 (there the exps already prefetched the next row into L2).
                 TC loss = ProbabilityRowFloat(x, t, dst, tmp, tmp2, Upstream(r), rowMax, r + 1 < r1 ? (float*)(src + c) : null, out knownMax);
-                if (Loss != null)
-                {
-                    Loss[r] = Elements.FromCompute<T, TC>(loss);
-                }
-
-                partial += double.CreateTruncating(loss);
+                partial += RowLoss(r, loss);
                 continue;
             }
 
@@ -318,6 +303,18 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         }
 
         return partial;
+    }
+
+    /// <summary>Row <paramref name="r"/>'s loss stored (where losses are kept) and returned for the block's sum.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private readonly double RowLoss(long r, TC loss)
+    {
+        if (Loss != null)
+        {
+            Loss[r] = Elements.FromCompute<T, TC>(loss);
+        }
+
+        return double.CreateTruncating(loss);
     }
 
     private double TileBlock(long block, TC[] xs, TC[]? ts, TC[]? gs, TC[] tmp, TC[] tmp2)
