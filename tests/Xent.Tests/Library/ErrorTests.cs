@@ -30,7 +30,9 @@ public class ErrorTests
     private static void ThrowsArgument(string paramName, string message, int lossLength, int gradLength, Action<float[], float[]> act) =>
         Throws<ArgumentException>(paramName, message, lossLength, gradLength, act);
 
-    private static void ThrowsOutOfRange(string paramName, string message, int lossLength, int gradLength, Action<float[], float[]> act) =>
+    /// <summary><see cref="Throws{TException}"/> for <see cref="ArgumentOutOfRangeException"/> (other test classes check
+    /// their own inputs' errors with it).</summary>
+    internal static void ThrowsOutOfRange(string paramName, string message, int lossLength, int gradLength, Action<float[], float[]> act) =>
         Throws<ArgumentOutOfRangeException>(paramName, message, lossLength, gradLength, act);
 
     private static readonly float[] s_input4x5 = Enumerable.Range(0, 20).Select(i => (float)Math.Sin(i)).ToArray();
@@ -89,13 +91,20 @@ public class ErrorTests
                 Functional.CrossEntropy<float, long>(input, [n, c], target, [n], loss, gradInput: grad));
             ThrowsOutOfRange("target", "Target 9 is out of bounds.", 1, n * c, (loss, grad) =>
                 Functional.CrossEntropy<float, int>(input, [n, c], Narrow(), [n], loss, gradInput: grad));
+            // uint8 targets (checked 16 at a time), ignore_index 255 where the others have −100.
+            byte[] Bytes() => [.. target.Select(v => v == -100 ? (byte)255 : (byte)v)];
+            ThrowsOutOfRange("target", "Target 9 is out of bounds.", 1, n * c, (loss, grad) =>
+                Functional.CrossEntropy<float, byte>(input, [n, c], Bytes(), [n], loss, ignoreIndex: 255, gradInput: grad));
             target[140_000] = 0;
             ThrowsOutOfRange("target", "Target 5 is out of bounds.", 1, n * c, (loss, grad) =>
                 Functional.NllLoss<float, long>(input, [n, c], target, [n], loss, gradInput: grad));
             ThrowsOutOfRange("target", "Target 5 is out of bounds.", 1, n * c, (loss, grad) =>
                 Functional.NllLoss<float, int>(input, [n, c], Narrow(), [n], loss, gradInput: grad));
+            ThrowsOutOfRange("target", "Target 5 is out of bounds.", 1, n * c, (loss, grad) =>
+                Functional.NllLoss<float, byte>(input, [n, c], Bytes(), [n], loss, ignoreIndex: 255, gradInput: grad));
             target[299_999] = 1;
             Functional.NllLoss<float, int>(input, [n, c], Narrow(), [n], new float[1]);
+            Functional.NllLoss<float, byte>(input, [n, c], Bytes(), [n], new float[1], ignoreIndex: 255);
         });
     }
 
