@@ -17,9 +17,10 @@ internal sealed record SafetensorsEntry(string Name, string DType, long[] Shape,
     public long Count => Shape.Aggregate(1L, (a, b) => a * b);
 }
 
-/// <summary>The .safetensors file is malformed. The message is one line, <c>{file}: {reason}</c>.</summary>
+/// <summary>The .safetensors file is malformed. The message is one line, <c>{file}: {reason}</c>, with any control
+/// character (a header's bytes that a JSON error quotes, a NUL or an escape among them) written as <c>\xNN</c>.</summary>
 internal sealed class SafetensorsFormatException(string fileName, string reason)
-    : FormatException($"{NpyFormatException.OneLine(fileName)}: {reason}");
+    : FormatException($"{NpyFormatException.OneLine(fileName)}: {NpyFormatException.OneLine(reason)}");
 
 /// <summary>
 /// The header of a .safetensors file: an 8-byte little-endian length N, then N bytes of UTF-8 JSON mapping each tensor
@@ -104,10 +105,18 @@ internal sealed class SafetensorsHeader
             throw new SafetensorsFormatException(fileName, "the header is not a JSON object (it must start with '{')");
         }
 
+        // JsonDocument checks the UTF-8 of the structure only: bad bytes inside a string surface later, when the string is
+        // read, as an InvalidOperationException (which `xent eval` once reported as a crash). So the whole header first.
+        int invalid = FirstInvalidUtf8(json);
+        if (invalid >= 0)
+        {
+            throw new SafetensorsFormatException(fileName, $"the header is not valid UTF-8 (byte 0x{json[invalid]:X2} at file offset {dataStart - json.Length + invalid})");
+        }
+
         JsonDocument document;
         try
         {
-            // The reader validates UTF-8; the format pads headers with trailing spaces, which JSON allows.
+            // The format pads headers with trailing spaces, which JSON allows.
             document = JsonDocument.Parse(json.ToArray(), new JsonDocumentOptions { MaxDepth = 8 });
         }
         catch (JsonException e)
@@ -117,27 +126,58 @@ internal sealed class SafetensorsHeader
 
         using (document)
         {
-            var entries = new List<SafetensorsEntry>();
-            var names = new HashSet<string>(StringComparer.Ordinal);
-            foreach (JsonProperty property in document.RootElement.EnumerateObject())
+            try
             {
-                if (!names.Add(property.Name))
-                {
-                    throw new SafetensorsFormatException(fileName, $"duplicate key {Quote(property.Name)} in the header");
-                }
+                return ParseDocument(document, fileName, dataStart, dataLength);
+            }
+            catch (InvalidOperationException e)
+            {
+                // A string whose escapes make no valid UTF-16 (a lone surrogate such as \ud800) throws when it is read.
+                throw new SafetensorsFormatException(fileName, $"the header holds a string that is not valid Unicode ({e.Message.ReplaceLineEndings(" ")})");
+            }
+        }
+    }
 
-                if (property.Name == "__metadata__")
-                {
-                    CheckMetadata(property.Value, fileName);
-                    continue;
-                }
+    /// <summary>The index of the first byte of <paramref name="bytes"/> that does not begin a valid UTF-8 sequence, or −1.</summary>
+    private static int FirstInvalidUtf8(ReadOnlySpan<byte> bytes)
+    {
+        if (System.Text.Unicode.Utf8.IsValid(bytes))
+        {
+            return -1;
+        }
 
-                entries.Add(ParseEntry(property.Name, property.Value, fileName, dataLength));
+        int at = 0;
+        while (Rune.DecodeFromUtf8(bytes[at..], out _, out int consumed) == System.Buffers.OperationStatus.Done)
+        {
+            at += consumed;
+        }
+
+        return at;
+    }
+
+    /// <summary>The entries of a parsed header, checked (see <see cref="Parse"/>).</summary>
+    private static SafetensorsHeader ParseDocument(JsonDocument document, string fileName, long dataStart, long dataLength)
+    {
+        var entries = new List<SafetensorsEntry>();
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (JsonProperty property in document.RootElement.EnumerateObject())
+        {
+            if (!names.Add(property.Name))
+            {
+                throw new SafetensorsFormatException(fileName, $"duplicate key {Quote(property.Name)} in the header");
             }
 
-            CheckTiling(entries, fileName, dataLength);
-            return new SafetensorsHeader(entries, dataStart, dataLength);
+            if (property.Name == "__metadata__")
+            {
+                CheckMetadata(property.Value, fileName);
+                continue;
+            }
+
+            entries.Add(ParseEntry(property.Name, property.Value, fileName, dataLength));
         }
+
+        CheckTiling(entries, fileName, dataLength);
+        return new SafetensorsHeader(entries, dataStart, dataLength);
     }
 
     /// <summary>As the reference implementation's <c>validate</c>: taken in order of their offsets, the tensors must

@@ -247,7 +247,12 @@ public sealed class EvalTests : IDisposable
             { "length too large", File("{}", 0, 1UL << 40), "header length 1099511627776 is too large" },
             { "not an object", File("[1, 2]", 0), "the header is not a JSON object" },
             { "not JSON", File("{\"x\": ", 0), "the header is not valid JSON" },
-            { "not UTF-8", [.. File("{\"x\":1}", 0).Take(9), 0xC3, 0x28, .. File("{\"x\":1}", 0).Skip(11)], "the header is not valid JSON" },
+            { "not UTF-8", [.. File("{\"x\":1}", 0).Take(9), 0xC3, 0x28, .. File("{\"x\":1}", 0).Skip(11)], "the header is not valid UTF-8 (byte 0xC3 at file offset 9)" },
+            // Inside a name, where JsonDocument does not look: the string's read threw InvalidOperationException, a crash.
+            { "not UTF-8 in a name", [.. File("{\"?x\": {" + ok + ",\"data_offsets\":[0,24]}}", 24).Take(10), 0x80, .. File("{\"?x\": {" + ok + ",\"data_offsets\":[0,24]}}", 24).Skip(11)],
+                "the header is not valid UTF-8 (byte 0x80 at file offset 10)" },
+            { "lone surrogate", File("{\"\\ud800\": {" + ok + ",\"data_offsets\":[0,24]}}", 24), "the header holds a string that is not valid Unicode" },
+            { "control bytes quoted", File("{\"x\": n\u001b[2Jl}", 0), "is an invalid JSON literal" },
             { "entry not an object", File("{\"x\": 3}", 0), "tensor 'x': expected an object with dtype, shape and data_offsets, found a number" },
             { "missing offsets", File("{\"x\": {" + ok + "}}", 24), "tensor 'x': missing key 'data_offsets'" },
             { "negative dimension", File("{\"x\": {\"dtype\":\"F32\",\"shape\":[2,-3],\"data_offsets\":[0,24]}}", 24), "tensor 'x': 'shape' must hold non-negative integers, found -3" },
@@ -277,6 +282,7 @@ public sealed class EvalTests : IDisposable
         Assert.Equal("", r.Out);
         Assert.StartsWith("error: ", r.Err);
         Assert.Equal(1, r.Err.Count(c => c == '\n'));
+        Assert.False(r.Err.TrimEnd('\n').Any(char.IsControl), "a control character reaches the terminal: " + r.Err);
         Assert.Contains(message, r.Err);
         Assert.DoesNotContain("Exception", r.Err);
         Assert.False(File.Exists(P("report.html")));

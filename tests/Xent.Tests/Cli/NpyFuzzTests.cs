@@ -214,6 +214,7 @@ public class NpyFuzzTests
         Assert.True(e.Message.Length > Name.Length + 2);
         Assert.DoesNotContain('\n', e.Message);
         Assert.DoesNotContain('\r', e.Message);
+        Assert.False(e.Message.Any(char.IsControl), "a control character in: " + e.Message);
         Assert.InRange(e.Message.Length, 0, 400);
     }
 
