@@ -47,10 +47,13 @@ internal static class Shapes
         return sb.Append(']').ToString();
     }
 
-    /// <summary>Checks the dims are non-negative and their product fits, and returns it.</summary>
+    /// <summary>Checks the dims are non-negative and their product fits, and returns it. The product of the nonzero dims
+    /// must fit too, even where a zero makes the count 0: the kernels multiply subsets of the dims (positions, the sizes
+    /// before and after a softmax dim), and a wrapped product there once made an empty problem loop for ever.</summary>
     public static long ElementCount(ReadOnlySpan<nint> shape, string paramName)
     {
-        long count = 1;
+        bool empty = false;
+        long nonzero = 1;
         foreach (nint dim in shape)
         {
             if (dim < 0)
@@ -58,17 +61,23 @@ internal static class Shapes
                 ThrowHelper.ThrowArgument($"Shape {Format(shape)} of '{paramName}' has a negative dimension.", paramName);
             }
 
-            try
+            if (dim == 0)
             {
-                count = checked(count * dim);
+                empty = true;
             }
-            catch (OverflowException)
+            else if (nonzero > long.MaxValue / dim)
             {
-                ThrowHelper.ThrowArgument($"Shape {Format(shape)} of '{paramName}' has more elements than fit in a 64-bit count.", paramName);
+                ThrowHelper.ThrowArgument(empty || shape.Contains(0)
+                    ? $"Shape {Format(shape)} of '{paramName}' has no elements, but its other dimensions multiply past a 64-bit count."
+                    : $"Shape {Format(shape)} of '{paramName}' has more elements than fit in a 64-bit count.", paramName);
+            }
+            else
+            {
+                nonzero *= dim;
             }
         }
 
-        return count;
+        return empty ? 0 : nonzero;
     }
 
     /// <summary>Checks a span holds exactly the elements its shape says.</summary>

@@ -225,6 +225,26 @@ internal static unsafe class LossDriver
                 double denominator = g.Elements == 0 ? 0 : g.Positions;
                 TC gradScale = GradScale<T, TC>(reduction, pGradOutput, denominator);
                 bool reduced = reduction != Reduction.None;
+                if (g.Elements == 0)
+                {
+                    // No logits, so nothing to run: with C = 0 there may be up to 2^63 positions, which the reduced loss
+                    // does not store and the row loop once walked one by one. Every position's loss is 0.
+                    if (pLoss != null)
+                    {
+                        if (reduced)
+                        {
+                            double nothing = 0;
+                            *pLoss = FromDouble<T>(reduction == Reduction.Mean ? nothing / denominator : nothing);
+                        }
+                        else
+                        {
+                            new Span<T>(pLoss, checked((int)g.Positions)).Clear();
+                        }
+                    }
+
+                    return;
+                }
+
                 var rows = new SoftmaxRows<T, TC, byte>
                 {
                     Kind = RowKind.ProbabilityTarget, G = g, Input = pInput, ProbTarget = pTarget,
@@ -258,6 +278,12 @@ internal static unsafe class LossDriver
         where T : unmanaged
         where TC : unmanaged, IFloatingPointIeee754<TC>
     {
+        if (g.Elements == 0)
+        {
+            // Nothing to normalize; the row loop would walk the positions (up to 2^63 of them with C = 0) one by one.
+            return;
+        }
+
         fixed (T* pInput = input)
         fixed (T* pOutput = output)
         {
