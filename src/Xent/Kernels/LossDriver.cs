@@ -73,6 +73,39 @@ internal static unsafe class LossDriver
         }
     }
 
+    /// <summary>One buffer of a call, for <see cref="CheckNoOverlap"/>: where it starts, its bytes, its parameter name,
+    /// and whether the call writes it.</summary>
+    internal readonly record struct Buffer(nint Start, long Bytes, string Name, bool Written)
+    {
+        public static Buffer Of<TE>(TE* start, long count, string name, bool written)
+            where TE : unmanaged => new((nint)start, start == null ? 0 : count * sizeof(TE), name, written);
+    }
+
+    /// <summary>Every buffer the call writes must have memory of its own. The kernels read the input again after they
+    /// have written part of the gradient (a row or tile with a NaN or ±∞ goes to the general path; NLL clears the
+    /// gradient before it reads x_t; log-softmax likewise), so a gradient written over its own input gave wrong numbers
+    /// without an error. PyTorch refuses such out= arguments too.</summary>
+    /// <exception cref="ArgumentException">A written buffer shares memory with another buffer of the call.</exception>
+    internal static void CheckNoOverlap(ReadOnlySpan<Buffer> buffers)
+    {
+        foreach (Buffer written in buffers)
+        {
+            if (!written.Written || written.Bytes == 0)
+            {
+                continue;
+            }
+
+            foreach (Buffer other in buffers)
+            {
+                if (other.Name != written.Name && other.Bytes != 0
+                    && written.Start < other.Start + (nint)other.Bytes && other.Start < written.Start + (nint)written.Bytes)
+                {
+                    ThrowHelper.ThrowArgument($"unsupported operation: some elements of '{other.Name}' and the written-to '{written.Name}' refer to a single memory location. Pass '{written.Name}' a buffer of its own.", written.Name);
+                }
+            }
+        }
+    }
+
     /// <summary>NLL or cross-entropy with class-index targets. Returns the total weight (the mean's denominator).</summary>
     public static double ClassTarget<T, TC, TTarget>(bool crossEntropy, in LossGeometry g, ReadOnlySpan<T> input,
         ReadOnlySpan<TTarget> target, Span<T> loss, Reduction reduction, ReadOnlySpan<T> weight, long ignoreIndex,
@@ -101,6 +134,11 @@ internal static unsafe class LossDriver
         where TC : unmanaged, IFloatingPointIeee754<TC>
         where TTarget : unmanaged, IBinaryInteger<TTarget>
     {
+        long perLoss = reduction == Reduction.None ? g.Positions : 1;
+        CheckNoOverlap([
+            Buffer.Of(pInput, g.Elements, "input", false), Buffer.Of(pTarget, g.Positions, "target", false),
+            Buffer.Of(pGradOutput, perLoss, "gradOutput", false), Buffer.Of(pLoss, perLoss, "loss", true),
+            Buffer.Of(pGradInput, g.Elements, "gradInput", true)]);
         labelSmoothing = EffectiveSmoothing(labelSmoothing);
         TC[]? w = RentWeight<T, TC>(weight, out TC weightSum, g.C);
         double[]? partials = null;
@@ -214,6 +252,11 @@ internal static unsafe class LossDriver
         where T : unmanaged
         where TC : unmanaged, IFloatingPointIeee754<TC>
     {
+        long perLoss = reduction == Reduction.None ? g.Positions : 1;
+        CheckNoOverlap([
+            Buffer.Of(pInput, g.Elements, "input", false), Buffer.Of(pTarget, g.Elements, "target", false),
+            Buffer.Of(pGradOutput, perLoss, "gradOutput", false), Buffer.Of(pLoss, perLoss, "loss", true),
+            Buffer.Of(pGradInput, g.Elements, "gradInput", true)]);
         labelSmoothing = EffectiveSmoothing(labelSmoothing);
         TC[]? w = RentWeight<T, TC>(weight, out TC weightSum, g.C);
         double[]? partials = null;
@@ -287,6 +330,7 @@ internal static unsafe class LossDriver
         fixed (T* pInput = input)
         fixed (T* pOutput = output)
         {
+            CheckNoOverlap([Buffer.Of(pInput, g.Elements, "input", false), Buffer.Of(pOutput, g.Elements, "output", true)]);
             var rows = new SoftmaxRows<T, TC, byte> { Kind = RowKind.LogSoftmax, G = g, Input = pInput, Output = pOutput };
             rows.Run();
         }

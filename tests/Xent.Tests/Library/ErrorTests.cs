@@ -605,6 +605,58 @@ public class ErrorTests
         Assert.Equal("Element type UInt64 of 'target' is not supported; use float, double, Half or BFloat16 for inputs and byte, sbyte, short, ushort, int, uint or long for class targets.", ex.Message);
     }
 
+    // ---- Buffers that share memory ----
+
+    private static string Shared(string read, string written) =>
+        $"unsupported operation: some elements of '{read}' and the written-to '{written}' refer to a single memory location. Pass '{written}' a buffer of its own. (Parameter '{written}')";
+
+    /// <summary>A gradient written over its own input (or any written buffer over another of the call) is refused before
+    /// anything is written: the kernels read the input again after writing part of the gradient (a row or tile with a
+    /// NaN goes to the general path, NLL clears the gradient before reading x_t), which gave wrong numbers silently.
+    /// Neighbouring slices of one array that do not overlap are fine.</summary>
+    [Fact]
+    public unsafe void WrittenBuffersThatShareMemory_Throw()
+    {
+        float[] x = [.. Enumerable.Range(0, 40).Select(i => (float)Math.Cos(i))];
+        float[] before = (float[])x.Clone();
+        long[] t = [0, 1, 2, 3];
+        void Refused(string read, string written, Action act)
+        {
+            var e = Assert.Throws<ArgumentException>(act);
+            Assert.Equal(Shared(read, written), e.Message);
+            Assert.Equal(written, e.ParamName);
+            Assert.Equal(before, x);
+        }
+
+        Refused("input", "gradInput", () => Functional.CrossEntropy<float, long>(x.AsSpan(0, 20), [4, 5], t, [4], new float[1], gradInput: x.AsSpan(0, 20)));
+        Refused("input", "gradInput", () => Functional.CrossEntropy<float, long>(x.AsSpan(0, 20), [4, 5], t, [4], new float[1], gradInput: x.AsSpan(19, 20)));
+        Refused("input", "gradInput", () => Functional.NllLoss<float, long>(x.AsSpan(5, 20), [4, 5], t, [4], new float[1], gradInput: x.AsSpan(0, 20)));
+        Refused("input", "loss", () => Functional.CrossEntropy<float, long>(x.AsSpan(0, 20), [4, 5], t, [4], x.AsSpan(10, 4), Reduction.None));
+        Refused("target", "gradInput", () => Functional.CrossEntropy<float>(x.AsSpan(0, 20), [4, 5], x.AsSpan(20, 20), new float[1], gradInput: x.AsSpan(20, 20)));
+        Refused("gradOutput", "loss", () => Functional.CrossEntropy<float, long>(x.AsSpan(0, 20), [4, 5], t, [4], x.AsSpan(20, 4), Reduction.None, gradOutput: x.AsSpan(22, 4)));
+        Refused("gradInput", "loss", () => Functional.NllLoss<float, long>(x.AsSpan(0, 20), [4, 5], t, [4], x.AsSpan(20, 4), Reduction.None, gradInput: x.AsSpan(20, 20)));
+        Refused("input", "output", () => Functional.LogSoftmax<float>(x.AsSpan(0, 20), [4, 5], 1, x.AsSpan(0, 20)));
+        Refused("input", "output", () => Functional.LogSoftmax(new ReadOnlyTensorSpan<float>(x, [8, 5]), 0, new TensorSpan<float>(x, [8, 5])));
+        fixed (float* p = x)
+        fixed (long* pt = t)
+        {
+            nint px = (nint)p;
+            nint ptt = (nint)pt;
+            Refused("input", "gradInput", () => Functional.CrossEntropy<float, long>((float*)px, [4, 5], (long*)ptt, [4], null, gradInput: (float*)px + 3));
+            // Targets are validated before the kernels run; a gradient over them (a reinterpreted buffer) would change them after.
+            Refused("target", "gradInput", () => Functional.NllLoss<float, long>((float*)px, [4, 5], (long*)ptt, [4], null, gradInput: (float*)ptt));
+        }
+
+        // Neighbouring slices of one array: the input, then the gradient, then the per-position losses.
+        float[] buffer = new float[44];
+        x.AsSpan(0, 20).CopyTo(buffer);
+        Functional.CrossEntropy<float, long>(buffer.AsSpan(0, 20), [4, 5], t, [4], buffer.AsSpan(40, 4), Reduction.None, gradInput: buffer.AsSpan(20, 20));
+        var (loss, grad) = (new float[4], new float[20]);
+        Functional.CrossEntropy<float, long>(x.AsSpan(0, 20), [4, 5], t, [4], loss, Reduction.None, gradInput: grad);
+        Assert.Equal(loss, buffer[40..]);
+        Assert.Equal(grad, buffer[20..40]);
+    }
+
     // ---- Parallelism setting ----
 
     [Theory]
