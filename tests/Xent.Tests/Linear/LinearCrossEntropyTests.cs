@@ -426,6 +426,14 @@ public sealed class LinearCrossEntropyTests
         Expect<ArgumentOutOfRangeException>("target", "Target -1 is out of bounds.",
             () => Functional.LinearCrossEntropy(hidden, weight, 2, [0, -1, 1], gh, default));
 
+        // Outputs need memory of their own: they are cleared before the inputs are read.
+        Expect<ArgumentException>("gradHidden", "unsupported operation: some elements of 'hidden' and the written-to 'gradHidden' refer to a single memory location.",
+            () => Functional.LinearCrossEntropy(gh, weight, 2, target, gh, default));
+        Expect<ArgumentException>("gradWeight", "unsupported operation: some elements of 'weight' and the written-to 'gradWeight' refer to a single memory location.",
+            () => Functional.LinearCrossEntropy(hidden, weight, 2, target, default, weight.AsSpan(0, 12)));
+        Expect<ArgumentException>("gradHidden", "unsupported operation: some elements of 'lse' and the written-to 'gradHidden' refer to a single memory location.",
+            () => Functional.LinearCrossEntropy<float, long>(hidden, weight, default, 2, target, new LinearCrossEntropyOutputs { GradHidden = gh, Lse = gh.AsSpan(3, 3) }));
+
         // ignore_index is tested before the bounds; with Shift the first target is never read.
         Functional.LinearCrossEntropy(hidden, weight, 2, [0, 77, 1], default, default, ignoreIndex: 77);
         Rich(new LinearCrossEntropyOptions { Shift = true }, t: [99, 1, 2]);
