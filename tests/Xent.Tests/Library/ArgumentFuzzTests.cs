@@ -139,6 +139,65 @@ public class ArgumentFuzzTests
         Assert.Equal(string.Format(Message, "targetShape").Replace("[0, 5, 5, 4611686018427387903]", "[5, 0, 4611686018427387903]"), e.Message);
     }
 
+    /// <summary>The fused linear cross-entropy on random arguments: sizes that do or do not divide, every option
+    /// (shift, sequence length, chunk rows, soft cap, z-loss, smoothing, class weights, gradient filtering) with valid
+    /// and invalid values. A result, or an argument error that leaves the outputs as they were.</summary>
+    [Fact]
+    public void RandomLinearArgumentsReturnOrThrowAnArgumentError()
+    {
+        const int Seed = 20_261_125;
+        const int Iterations = 5000;
+        var random = new Random(Seed);
+        int returned = 0;
+        float[] odd = [-1f, 0f, 0.1f, 1f, 1.5f, 30f, float.NaN, float.PositiveInfinity];
+        for (int iteration = 0; iteration < Iterations; iteration++)
+        {
+            int h = random.Next(5) == 0 ? random.Next(-1, 3) : random.Next(1, 40);
+            int n = random.Next(0, 12), v = random.Next(0, 70);
+            int hiddenLength = random.Next(6) == 0 ? random.Next(0, 50) : n * Math.Max(h, 0);
+            int weightLength = random.Next(6) == 0 ? random.Next(0, 50) : v * Math.Max(h, 0);
+            float[] hidden = [.. Enumerable.Range(0, hiddenLength).Select(i => (float)Math.Sin(i) * 2)];
+            float[] weight = [.. Enumerable.Range(0, weightLength).Select(i => (float)Math.Cos(i))];
+            float[] bias = random.Next(3) == 0 ? [.. Enumerable.Repeat(0.1f, Math.Max(0, v + random.Next(-1, 2)))] : [];
+            long[] target = [.. Enumerable.Range(0, random.Next(4) == 0 ? random.Next(0, 12) : n).Select(_ => TargetValues[random.Next(TargetValues.Length)] % Math.Max(1, v + 2))];
+            var options = new LinearCrossEntropyOptions
+            {
+                Reduction = (Reduction)random.Next(-1, 4),
+                IgnoreIndex = TargetValues[random.Next(TargetValues.Length)],
+                LabelSmoothing = random.Next(3) == 0 ? odd[random.Next(odd.Length)] : 0f,
+                ClassWeight = random.Next(4) == 0 ? new float[Math.Max(0, v + random.Next(-1, 2))] : default,
+                ZLossScale = random.Next(3) == 0 ? odd[random.Next(odd.Length)] : 0f,
+                SoftCap = random.Next(3) == 0 ? odd[random.Next(odd.Length)] : 0f,
+                Shift = random.Next(2) == 0,
+                SequenceLength = random.Next(3) == 0 ? random.Next(-2, 6) : 0,
+                FilterGradients = random.Next(2) == 0,
+                ChunkRows = random.Next(3) == 0 ? random.Next(-2, 20) : 0,
+            };
+            float[] gradHidden = Filled(random.Next(3) == 0 ? 0 : random.Next(8) == 0 ? Math.Max(0, hiddenLength - 1) : hiddenLength);
+            float[] gradWeight = Filled(random.Next(3) == 0 ? 0 : random.Next(8) == 0 ? weightLength + 1 : weightLength);
+            float[] lse = Filled(random.Next(2) == 0 ? 0 : n);
+            string call = $"seed {Seed}, iteration {iteration}: h {h}, n {n}, v {v}, hidden {hiddenLength}, weight {weightLength}, bias {bias.Length}, " +
+                $"target {target.Length}, gradHidden {gradHidden.Length}, gradWeight {gradWeight.Length}, {options}";
+            try
+            {
+                Functional.LinearCrossEntropy<float, long>(hidden, weight, bias, h, target,
+                    new LinearCrossEntropyOutputs { GradHidden = gradHidden, GradWeight = gradWeight, Lse = lse }, options);
+                returned++;
+            }
+            catch (Exception e) when (e is ArgumentException or NotSupportedException)
+            {
+                Assert.True(gradHidden.All(x => x == Sentinel) && gradWeight.All(x => x == Sentinel) && lse.All(x => x == Sentinel),
+                    $"{call}: threw {e.GetType().Name} ({e.Message}) after writing an output");
+            }
+            catch (Exception e)
+            {
+                Assert.Fail($"{call}: {e.GetType().Name}: {e.Message}\n{e.StackTrace}");
+            }
+        }
+
+        Assert.InRange(returned, Iterations / 100, Iterations / 2);
+    }
+
     private static float[] Filled(int length) => [.. Enumerable.Repeat(Sentinel, length)];
 
     private static nint[] Shape(Random random, int minRank, int maxRank)
