@@ -42,7 +42,7 @@ public sealed class CliFuzzTests : IDisposable
             log.Clear();
             int command = random.Next(4);
             string[] args;
-            string[] outputs = [P("out.npy"), P("grad.npy"), P("report.html")];
+            string[] outputs = [P("out.npy"), P("grad.npy"), P("report.html"), P("logp.npy")];
             switch (command)
             {
                 case 0:
@@ -50,7 +50,8 @@ public sealed class CliFuzzTests : IDisposable
                     WriteMutated("t.npy", random.Next(2) == 0 ? t : t8, random, log);
                     WriteMutated("w.npy", w, random, log);
                     args = ["cross-entropy", P("x.npy"), P("t.npy"), "--weight", P("w.npy"), "--ignore-index", random.Next(2) == 0 ? "-100" : "255",
-                        "--label-smoothing", "0.1", "--out", outputs[0], "--grad", outputs[1], "--reduction", random.Next(2) == 0 ? "none" : "mean"];
+                        "--label-smoothing", "0.1", "--out", outputs[0], "--grad", outputs[1], "--reduction", random.Next(2) == 0 ? "none" : "mean",
+                        .. random.Next(3) == 0 ? new[] { "--log-prob", outputs[3] } : []];
                     break;
                 case 1:
                     WriteMutated("x.npy", x, random, log);
@@ -60,7 +61,11 @@ public sealed class CliFuzzTests : IDisposable
                 case 2:
                     WriteMutated("x.npy", x, random, log);
                     WriteMutated("t.npy", random.Next(2) == 0 ? t : t8, random, log);
-                    args = ["eval", P("x.npy"), P("t.npy"), "--chunk-rows", (1 + random.Next(7)).ToString(), "--report", outputs[2]];
+                    WriteMutated("w.npy", w, random, log);
+                    args = ["eval", P("x.npy"), P("t.npy"), "--chunk-rows", (1 + random.Next(7)).ToString(), "--report", outputs[2],
+                        .. random.Next(2) == 0 ? new[] { "--weight", P("w.npy") } : [],
+                        .. random.Next(2) == 0 ? new[] { "--label-smoothing", "0.2", "--ignore-index", "255" } : [],
+                        .. random.Next(2) == 0 ? new[] { "--top-classes", random.Next(0, 6).ToString() } : []];
                     break;
                 default:
                     WriteMutated("m.safetensors", st, random, log);
