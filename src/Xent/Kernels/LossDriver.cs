@@ -106,6 +106,21 @@ internal static unsafe class LossDriver
         }
     }
 
+    /// <summary><see cref="CheckNoOverlap"/> for a loss call: the input and <paramref name="targetCount"/> targets read,
+    /// the upstream gradient read, the loss and the input's gradient written (one loss and upstream gradient when
+    /// reduced, one per position otherwise).</summary>
+    private static void CheckLossBuffers<T, TTarget>(in LossGeometry g, Reduction reduction, T* input, TTarget* target, long targetCount,
+        T* loss, T* gradInput, T* gradOutput)
+        where T : unmanaged
+        where TTarget : unmanaged
+    {
+        long perLoss = reduction == Reduction.None ? g.Positions : 1;
+        CheckNoOverlap([
+            Buffer.Of(input, g.Elements, "input", false), Buffer.Of(target, targetCount, "target", false),
+            Buffer.Of(gradOutput, perLoss, "gradOutput", false), Buffer.Of(loss, perLoss, "loss", true),
+            Buffer.Of(gradInput, g.Elements, "gradInput", true)]);
+    }
+
     /// <summary>NLL or cross-entropy with class-index targets. Returns the total weight (the mean's denominator).</summary>
     public static double ClassTarget<T, TC, TTarget>(bool crossEntropy, in LossGeometry g, ReadOnlySpan<T> input,
         ReadOnlySpan<TTarget> target, Span<T> loss, Reduction reduction, ReadOnlySpan<T> weight, long ignoreIndex,
@@ -134,11 +149,7 @@ internal static unsafe class LossDriver
         where TC : unmanaged, IFloatingPointIeee754<TC>
         where TTarget : unmanaged, IBinaryInteger<TTarget>
     {
-        long perLoss = reduction == Reduction.None ? g.Positions : 1;
-        CheckNoOverlap([
-            Buffer.Of(pInput, g.Elements, "input", false), Buffer.Of(pTarget, g.Positions, "target", false),
-            Buffer.Of(pGradOutput, perLoss, "gradOutput", false), Buffer.Of(pLoss, perLoss, "loss", true),
-            Buffer.Of(pGradInput, g.Elements, "gradInput", true)]);
+        CheckLossBuffers(g, reduction, pInput, pTarget, g.Positions, pLoss, pGradInput, pGradOutput);
         labelSmoothing = EffectiveSmoothing(labelSmoothing);
         TC[]? w = RentWeight<T, TC>(weight, out TC weightSum, g.C);
         double[]? partials = null;
@@ -252,11 +263,24 @@ internal static unsafe class LossDriver
         where T : unmanaged
         where TC : unmanaged, IFloatingPointIeee754<TC>
     {
-        long perLoss = reduction == Reduction.None ? g.Positions : 1;
-        CheckNoOverlap([
-            Buffer.Of(pInput, g.Elements, "input", false), Buffer.Of(pTarget, g.Elements, "target", false),
-            Buffer.Of(pGradOutput, perLoss, "gradOutput", false), Buffer.Of(pLoss, perLoss, "loss", true),
-            Buffer.Of(pGradInput, g.Elements, "gradInput", true)]);
+        CheckLossBuffers(g, reduction, pInput, pTarget, g.Elements, pLoss, pGradInput, pGradOutput);
+        if (g.Elements == 0)
+        {
+            // No logits, so nothing to run: with C = 0 there may be up to 2^63 positions, which the reduced loss does not
+            // store and the row loop once walked one by one. Every position's loss is 0; the mean over numel == 0 is NaN.
+            if (pLoss != null && reduction == Reduction.None)
+            {
+                new Span<T>(pLoss, checked((int)g.Positions)).Clear();
+            }
+            else if (pLoss != null)
+            {
+                double nothing = 0;
+                *pLoss = FromDouble<T>(reduction == Reduction.Mean ? nothing / nothing : nothing);
+            }
+
+            return;
+        }
+
         labelSmoothing = EffectiveSmoothing(labelSmoothing);
         TC[]? w = RentWeight<T, TC>(weight, out TC weightSum, g.C);
         double[]? partials = null;
@@ -268,26 +292,6 @@ internal static unsafe class LossDriver
                 double denominator = g.Elements == 0 ? 0 : g.Positions;
                 TC gradScale = GradScale<T, TC>(reduction, pGradOutput, denominator);
                 bool reduced = reduction != Reduction.None;
-                if (g.Elements == 0)
-                {
-                    // No logits, so nothing to run: with C = 0 there may be up to 2^63 positions, which the reduced loss
-                    // does not store and the row loop once walked one by one. Every position's loss is 0.
-                    if (pLoss != null)
-                    {
-                        if (reduced)
-                        {
-                            double nothing = 0;
-                            *pLoss = FromDouble<T>(reduction == Reduction.Mean ? nothing / denominator : nothing);
-                        }
-                        else
-                        {
-                            new Span<T>(pLoss, checked((int)g.Positions)).Clear();
-                        }
-                    }
-
-                    return;
-                }
-
                 var rows = new SoftmaxRows<T, TC, byte>
                 {
                     Kind = RowKind.ProbabilityTarget, G = g, Input = pInput, ProbTarget = pTarget,
