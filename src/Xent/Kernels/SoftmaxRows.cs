@@ -305,6 +305,17 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         return partial;
     }
 
+    /// <summary>A probability target under label smoothing as t' = keep·t + add: keep = 1 − ε and add = ε/C, or 1 and 0
+    /// without smoothing (also for C = 0).</summary>
+    private readonly (float Keep, float Add) SmoothedTarget
+    {
+        get
+        {
+            float eps = float.CreateTruncating(Smoothing);
+            return eps != 0f ? (1f - eps, eps / G.C) : (1f, 0f);
+        }
+    }
+
     /// <summary>Row <paramref name="r"/>'s loss stored (where losses are kept) and returned for the block's sum.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private readonly double RowLoss(long r, TC loss)
@@ -625,7 +636,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         float eps = float.CreateTruncating(Smoothing);
         bool smoothed = eps != 0f;
         bool probabilities = pt != null;
-        float keep = eps != 0f ? 1f - eps : 1f, add = eps != 0f ? eps / c : 0f;
+        (float keep, float add) = SmoothedTarget;
         TV keepV = TV.Create(keep), addV = TV.Create(add);
         // For probabilities, sumWd holds Σ u·(x − max) and fix holds q = Σ u until the coefficients replace them.
         float* mx = scratch, s = mx + lanes, sumWd = s + lanes, a = sumWd + lanes, b = a + lanes, fix = b + lanes, loss = fix + lanes;
@@ -1923,9 +1934,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
             return ProbabilityRow(xs, ts, dsts.IsEmpty ? scratch.AsSpan(0, c) : dsts, scratch2.AsSpan(0, c), !dsts.IsEmpty, gc);
         }
 
-        float eps = float.CreateTruncating(Smoothing);
-        float keep = eps != 0f ? 1f - eps : 1f;
-        float add = eps != 0f ? eps / c : 0f;
+        (float keep, float add) = SmoothedTarget;
         float g = float.CreateTruncating(gc);
         fixed (TC* px = xs)
         fixed (TC* pt = ts)
@@ -1978,9 +1987,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
             return TC.Zero;
         }
 
-        float eps = float.CreateTruncating(Smoothing);
-        float keep = eps != 0f ? 1f - eps : 1f;
-        float add = eps != 0f ? eps / c : 0f;
+        (float keep, float add) = SmoothedTarget;
         float g = float.CreateTruncating(gc);
         float* w = (float*)Weight;
         float s = FloatRows.ProbabilityStats(x, t, c, m, w, keep, add, dst != null ? e : null, null, out float q, out float ud, out _);
