@@ -67,7 +67,7 @@ internal static class Shapes
             }
             else if (nonzero > long.MaxValue / dim)
             {
-                ThrowHelper.ThrowArgument(empty || shape.Contains(0)
+                ThrowHelper.ThrowArgument(shape.Contains(0)
                     ? $"Shape {Format(shape)} of '{paramName}' has no elements, but its other dimensions multiply past a 64-bit count."
                     : $"Shape {Format(shape)} of '{paramName}' has more elements than fit in a 64-bit count.", paramName);
             }
