@@ -35,7 +35,7 @@ internal static unsafe class LinearCrossEntropyDriver
     /// <summary>2⁻²⁴: a probability below this is lost when added to one in float.</summary>
     private const float FilterThreshold = 1f / (1 << 24);
 
-    /// <summary>Every output needs memory of its own (<see cref="Kernels.LossDriver.CheckNoOverlap"/>): the outputs are
+    /// <summary>Every output needs memory of its own (<see cref="LossDriver.CheckNoOverlap"/>): the outputs are
     /// cleared before the inputs are read, so a gradient over its own hidden states would have zeroed them.</summary>
     private static void CheckNoOverlap<T, TTarget>(ReadOnlySpan<T> hidden, ReadOnlySpan<T> weight, ReadOnlySpan<T> bias,
         ReadOnlySpan<TTarget> target, scoped in LinearCrossEntropyOutputs outputs, LinearCrossEntropyOptions options)
@@ -48,17 +48,17 @@ internal static unsafe class LinearCrossEntropyDriver
         fixed (float* gradHidden = outputs.GradHidden, gradWeight = outputs.GradWeight, gradBias = outputs.GradBias)
         fixed (float* lse = outputs.Lse, loss = outputs.Loss)
         {
-            Kernels.LossDriver.CheckNoOverlap([
-                Kernels.LossDriver.Buffer.Of(pHidden, hidden.Length, "hidden", false),
-                Kernels.LossDriver.Buffer.Of(pWeight, weight.Length, "weight", false),
-                Kernels.LossDriver.Buffer.Of(pBias, bias.Length, "bias", false),
-                Kernels.LossDriver.Buffer.Of(pTarget, target.Length, "target", false),
-                Kernels.LossDriver.Buffer.Of(pClassWeight, options.ClassWeight.Length, "classWeight", false),
-                Kernels.LossDriver.Buffer.Of(gradHidden, outputs.GradHidden.Length, "gradHidden", true),
-                Kernels.LossDriver.Buffer.Of(gradWeight, outputs.GradWeight.Length, "gradWeight", true),
-                Kernels.LossDriver.Buffer.Of(gradBias, outputs.GradBias.Length, "gradBias", true),
-                Kernels.LossDriver.Buffer.Of(lse, outputs.Lse.Length, "lse", true),
-                Kernels.LossDriver.Buffer.Of(loss, outputs.Loss.Length, "loss", true)]);
+            LossDriver.CheckNoOverlap([
+                LossDriver.Buffer.Of(pHidden, hidden.Length, "hidden", false),
+                LossDriver.Buffer.Of(pWeight, weight.Length, "weight", false),
+                LossDriver.Buffer.Of(pBias, bias.Length, "bias", false),
+                LossDriver.Buffer.Of(pTarget, target.Length, "target", false),
+                LossDriver.Buffer.Of(pClassWeight, options.ClassWeight.Length, "classWeight", false),
+                LossDriver.Buffer.Of(gradHidden, outputs.GradHidden.Length, "gradHidden", true),
+                LossDriver.Buffer.Of(gradWeight, outputs.GradWeight.Length, "gradWeight", true),
+                LossDriver.Buffer.Of(gradBias, outputs.GradBias.Length, "gradBias", true),
+                LossDriver.Buffer.Of(lse, outputs.Lse.Length, "lse", true),
+                LossDriver.Buffer.Of(loss, outputs.Loss.Length, "loss", true)]);
         }
     }
 
