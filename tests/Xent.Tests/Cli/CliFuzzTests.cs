@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Text;
 using Xent.Cli;
 using static Xent.Tests.Cli.NpyTestFiles;
@@ -184,9 +183,8 @@ public sealed class CliFuzzTests : IDisposable
             offset += data.Length;
         }
 
-        byte[] json = Encoding.UTF8.GetBytes(header.ToString().TrimEnd(',') + "}");
-        byte[] file = [.. new byte[8], .. json, .. tensors.SelectMany(t => t.Data)];
-        BinaryPrimitives.WriteUInt64LittleEndian(file, (ulong)json.Length);
+        byte[] file = SafetensorsTestFiles.Build(header.ToString().TrimEnd(',') + "}", (int)offset);
+        tensors.SelectMany(t => t.Data).ToArray().CopyTo(file, file.Length - offset);
         return file;
     }
 }

@@ -230,14 +230,7 @@ public sealed class EvalTests : IDisposable
 
     public static TheoryData<string, byte[], string> MalformedSafetensors()
     {
-        static byte[] File(string header, int dataBytes, ulong? lengthField = null)
-        {
-            byte[] json = Encoding.UTF8.GetBytes(header);
-            var bytes = new byte[8 + json.Length + dataBytes];
-            BinaryPrimitives.WriteUInt64LittleEndian(bytes, lengthField ?? (ulong)json.Length);
-            json.CopyTo(bytes, 8);
-            return bytes;
-        }
+        static byte[] File(string header, int dataBytes, ulong? lengthField = null) => SafetensorsTestFiles.Build(header, dataBytes, lengthField);
 
         const string ok = "\"dtype\":\"F32\",\"shape\":[2,3]";
         return new TheoryData<string, byte[], string>

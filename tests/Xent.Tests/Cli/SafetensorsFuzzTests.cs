@@ -203,17 +203,5 @@ public class SafetensorsFuzzTests
         }
     }
 
-    private static byte[] File(string header, int dataBytes)
-    {
-        byte[] json = Encoding.UTF8.GetBytes(header);
-        var bytes = new byte[8 + json.Length + dataBytes];
-        BinaryPrimitives.WriteUInt64LittleEndian(bytes, (ulong)json.Length);
-        json.CopyTo(bytes, 8);
-        for (int i = 8 + json.Length; i < bytes.Length; i++)
-        {
-            bytes[i] = (byte)i;
-        }
-
-        return bytes;
-    }
+    private static byte[] File(string header, int dataBytes) => SafetensorsTestFiles.Build(header, dataBytes);
 }
