@@ -229,7 +229,7 @@ internal static class Elements
 
     /// <summary><see cref="BFloat16Bits(Vector512{uint})"/> for 8 floats.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<uint> BFloat16Bits(Vector256<uint> bits)
+    public static Vector256<uint> BFloat16Bits(Vector256<uint> bits)
     {
         Vector256<uint> rounded = (bits + Vector256.Create(0x7FFFu) + ((bits >> 16) & Vector256<uint>.One)) >> 16;
         Vector256<uint> nan = Vector256.GreaterThan(bits & Vector256.Create(0x7FFF_FFFFu), Vector256.Create(0x7F80_0000u));

@@ -401,15 +401,19 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
     }
 
     /// <summary><see cref="TileBlock"/> without AVX-512, and for probability targets and log-softmax with it:
-    /// <see cref="PortableTileLanes{TV}"/> in 512-bit lanes (AVX-512), 256-bit ones (AVX2 with FMA) or 128-bit ones (Arm,
+    /// <see cref="PortableTileLanes{TV, TIo}"/> in 512-bit lanes (AVX-512), 256-bit ones (AVX2 with FMA) or 128-bit ones (Arm,
     /// x86 below AVX2), then the general path for the groups of 16 positions it leaves and for the last width mod 16.
     /// float16 and bfloat16 tiles (and their probability targets) are widened into a float tile first and their gradient
-    /// narrowed from one, so that they are the float32 kernel's results rounded once.</summary>
+    /// narrowed from one, so that they are the float32 kernel's results rounded once; class targets in 256-bit lanes do
+    /// the same in registers (<see cref="Direct16{TV}"/>).</summary>
     private double PortableTileBlock(long n, long j0, int width, int lanes, TC[] xs, TC[]? ts, TC[]? gs, TC[] tmp, TC[] tmp2)
     {
         int c = G.C;
         long d = G.D;
-        bool wide = typeof(T) != typeof(float);
+        // float16 and bfloat16 class targets in 256-bit lanes are read and written in place, widened and narrowed in
+        // registers (Direct16).
+        bool direct = Kind == RowKind.ClassTarget && !Avx512F.IsSupported && Direct16<Linear.RowVector256>();
+        bool wide = typeof(T) != typeof(float) && !direct;
         double partial = 0;
         float[] scratch = ArrayPool<float>.Shared.Rent(PortableLaneArrays * lanes + lanes / 16);
         float[] exps = ArrayPool<float>.Shared.Rent(Output != null && Kind != RowKind.LogSoftmax ? c * lanes : 1);
@@ -452,7 +456,9 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                     outStride = lanes;
                 }
 
-                partial += Avx512F.IsSupported
+                partial += direct
+                    ? PortableTileLanes<Linear.RowVector256, T>(n * d + j0, lanes, input, null, d, output, d, pscratch, pexps, ok)
+                    : Avx512F.IsSupported
                     ? PortableTile<Linear.RowVector512>(n * d + j0, lanes, src, pt, srcStride, o, outStride, pscratch, pexps, ok)
                     : FloatRows.IsAvx2
                     ? PortableTile<Linear.RowVector256>(n * d + j0, lanes, src, pt, srcStride, o, outStride, pscratch, pexps, ok)
@@ -480,7 +486,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
     }
 
     /// <summary>The tile kernel for this kind, in <typeparamref name="TV"/>'s lanes: <see cref="PortableLogSoftmax{TV}"/>
-    /// (which has no loss: 0) or <see cref="PortableTileLanes{TV}"/>.</summary>
+    /// (which has no loss: 0) or <see cref="PortableTileLanes{TV, TIo}"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private readonly double PortableTile<TV>(long p0, int lanes, float* src, float* pt, long srcStride, float* o, long outStride, float* scratch, float* e, int* ok)
         where TV : struct, Linear.IRowVector<TV>
@@ -491,13 +497,13 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
             return 0;
         }
 
-        return PortableTileLanes<TV>(p0, lanes, src, pt, srcStride, o, outStride, scratch, e, ok);
+        return PortableTileLanes<TV, float>(p0, lanes, src, pt, srcStride, o, outStride, scratch, e, ok);
     }
 
     /// <summary>Log-softmax over the classes for <paramref name="lanes"/> (a multiple of 16) consecutive positions, read
     /// from <paramref name="src"/> and written to <paramref name="o"/> (class strides <paramref name="srcStride"/> and
     /// <paramref name="outStride"/>), as <see cref="LogSoftmaxFloat"/> takes a row: the max m and s = Σ exp(x − m) (in
-    /// blocks of 16 classes, as <see cref="PortableTileLanes{TV}"/> sums), then (x − m) − log s one contiguous run per
+    /// blocks of 16 classes, as <see cref="PortableTileLanes{TV, TIo}"/> sums), then (x − m) − log s one contiguous run per
     /// class. A group of 16 positions with a non-finite max or sum is left, with a 0 in <paramref name="ok"/>, for the
     /// general path (PyTorch's NaNs and infinities).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -511,7 +517,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         for (int l = 0; l < lanes; l += 2 * step)
         {
             int h = Math.Min(step, lanes - step - l);
-            (TV m0, TV m1) = PairMax<TV>(src + l, h, c, d);
+            (TV m0, TV m1) = PairMax<TV, float>(src + l, h, c, d);
             float* row = src + l;
             for (int k0 = 0; k0 < c; k0 += PortableSumBlock)
             {
@@ -558,33 +564,75 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
     /// <summary>The lines of a pair of <typeparamref name="TV"/> vectors 1024 positions past <paramref name="at"/>, into
     /// L2, as TileLanes' class loop prefetches (x86; elsewhere nothing).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void PrefetchPairAhead<TV>(float* at)
+    private static void PrefetchPairAhead<TV, TIo>(TIo* at)
         where TV : struct, Linear.IRowVector<TV>
+        where TIo : unmanaged
     {
         if (Sse.IsSupported)
         {
             Sse.Prefetch2(at + 1024);
-            if (TV.Count * 2 * sizeof(float) > 64)
+            if (TV.Count * 2 * sizeof(TIo) > 64)
             {
-                Sse.Prefetch2(at + 1024 + 64 / sizeof(float));
+                Sse.Prefetch2(at + 1024 + 64 / sizeof(TIo));
             }
         }
+    }
+
+    /// <summary>Whether <see cref="PortableTileLanes{TV, TIo}"/> reads float16 and bfloat16 logits and writes their
+    /// gradient in place, widened and narrowed in registers, in <typeparamref name="TV"/>'s lanes (256 bits, AVX2 and
+    /// FMA).</summary>
+    private static bool Direct16<TV>()
+        where TV : struct, Linear.IRowVector<TV> =>
+        (typeof(T) == typeof(Half) || typeof(T) == typeof(BFloat16)) && typeof(TV) == typeof(Linear.RowVector256) && HalfVectors.IsVector256Supported;
+
+    /// <summary>A vector of positions from <paramref name="p"/>: floats as they are, float16 and bfloat16 widened
+    /// (<see cref="Direct16{TV}"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TV LoadAs<TV, TIo>(TIo* p)
+        where TV : struct, Linear.IRowVector<TV>
+        where TIo : unmanaged
+    {
+        if (typeof(TIo) == typeof(float))
+        {
+            return TV.Load((float*)p);
+        }
+
+        Debug.Assert(typeof(TV) == typeof(Linear.RowVector256), "Direct16");
+        Vector256<float> v = typeof(TIo) == typeof(Half)
+            ? HalfVectors.Load256((Half*)p)
+            : (Avx2.ConvertToVector256Int32((ushort*)p) << 16).AsSingle();
+        return Unsafe.BitCast<Vector256<float>, TV>(v);
+    }
+
+    /// <summary>Stores 16 gradients from <paramref name="gradient"/>'s positions from <paramref name="l"/>, rounded to
+    /// <typeparamref name="T"/> as <see cref="Elements.Narrow{T, TC}"/> rounds them (<see cref="Direct16{TV}"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreNarrow16<TV, TG>(ref TG gradient, int l, ushort* to)
+        where TV : struct, Linear.IRowVector<TV>
+        where TG : struct, IRunGradient<TV>
+    {
+        Debug.Assert(typeof(TV) == typeof(Linear.RowVector256), "Direct16");
+        Vector256<float> lo = Unsafe.BitCast<TV, Vector256<float>>(gradient.At(l)), hi = Unsafe.BitCast<TV, Vector256<float>>(gradient.At(l + 8));
+        (typeof(T) == typeof(Half)
+            ? Vector256.Narrow(HalfVectors.ToHalfBits(lo), HalfVectors.ToHalfBits(hi))
+            : Vector256.Narrow(Elements.BFloat16Bits(lo.AsUInt32()), Elements.BFloat16Bits(hi.AsUInt32()))).Store(to);
     }
 
     /// <summary>The max over the <paramref name="c"/> classes (class stride <paramref name="d"/>) of the vector of
     /// positions at <paramref name="row"/> and of the one <paramref name="h"/> further, with the machine's own max (which
     /// may drop a NaN: the sum of exps shows it).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static (TV M0, TV M1) PairMax<TV>(float* row, int h, int c, long d)
+    private static (TV M0, TV M1) PairMax<TV, TIo>(TIo* row, int h, int c, long d)
         where TV : struct, Linear.IRowVector<TV>
+        where TIo : unmanaged
     {
         TV m0 = TV.Create(float.NegativeInfinity), m1 = m0;
         for (int k = 0; k < c; k++, row += d)
         {
             // (In a widened copy, L2 already: no use and no harm.)
-            PrefetchPairAhead<TV>(row);
-            m0 = TV.MaxNative(m0, TV.Load(row));
-            m1 = TV.MaxNative(m1, TV.Load(row + h));
+            PrefetchPairAhead<TV, TIo>(row);
+            m0 = TV.MaxNative(m0, LoadAs<TV, TIo>(row));
+            m1 = TV.MaxNative(m1, LoadAs<TV, TIo>(row + h));
         }
 
         return (m0, m1);
@@ -607,15 +655,16 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         TV.Store(v1, at + h);
     }
 
-    /// <summary>Classes per block of <see cref="PortableTileLanes{TV}"/>' sums.</summary>
+    /// <summary>Classes per block of <see cref="PortableTileLanes{TV, TIo}"/>' sums.</summary>
     private const int PortableSumBlock = 16;
 
-    /// <summary>Per-position float arrays <see cref="PortableTileLanes{TV}"/> keeps in its scratch.</summary>
-    private const int PortableLaneArrays = 8;
+    /// <summary>Per-position float arrays <see cref="PortableTileLanes{TV, TIo}"/> keeps in its scratch.</summary>
+    private const int PortableLaneArrays = 9;
 
     /// <summary>Cross-entropy for <paramref name="lanes"/> (a multiple of 16) consecutive positions from
     /// <paramref name="p0"/> of a (N, C, D) input, read as floats from <paramref name="src"/> (class stride
-    /// <paramref name="srcStride"/>), with class targets or, when <paramref name="pt"/> is not null, the probability
+    /// <paramref name="srcStride"/>; <typeparamref name="TIo"/> float, or for class targets float16 or bfloat16 widened
+    /// as they are loaded and their gradient narrowed as it is stored, <see cref="Direct16{TV}"/>), with class targets or, when <paramref name="pt"/> is not null, the probability
     /// targets there (the same layout), and its gradient written to <paramref name="o"/> (class stride
     /// <paramref name="outStride"/>; null for none). Vectorized across positions as <see cref="TileLanes"/> is, in a
     /// simpler form: per pair of vectors of positions, the max over the classes and then the exps against it (their sum,
@@ -627,9 +676,11 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
     /// position that counts is left, with a 0 in <paramref name="ok"/>, for the general path; an ignored position gets loss
     /// 0 and gradient 0 whatever its logits. Returns the sum of the tile's losses, in position order.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private readonly double PortableTileLanes<TV>(long p0, int lanes, float* src, float* pt, long srcStride, float* o, long outStride, float* scratch, float* e, int* ok)
+    private readonly double PortableTileLanes<TV, TIo>(long p0, int lanes, TIo* src, float* pt, long srcStride, TIo* o, long outStride, float* scratch, float* e, int* ok)
         where TV : struct, Linear.IRowVector<TV>
+        where TIo : unmanaged
     {
+        Debug.Assert(typeof(TIo) == typeof(float) || (typeof(TIo) == typeof(T) && pt == null && Direct16<TV>()), "16-bit in place: class targets in 256- or 512-bit lanes");
         int c = G.C;
         long d = srcStride;
         float* w = (float*)Weight;
@@ -641,72 +692,48 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         // For probabilities, sumWd holds Σ u·(x − max) and fix holds q = Σ u until the coefficients replace them.
         float* mx = scratch, s = mx + lanes, sumWd = s + lanes, a = sumWd + lanes, b = a + lanes, fix = b + lanes, loss = fix + lanes;
         float* tf = loss + lanes;   // class targets: the target as a float, −1 where ignored
+        float* xt = tf + lanes;     // class targets: x_t, picked in the class loop
         int step = TV.Count;
-
-        // 1. Two vectors of positions at a time: the max over the classes (the machine's own max, which may drop a NaN: the
-        //    sum shows it; IEEE's took 9 instructions a vector on x86), then the exps against it, read again (from L2: the
-        //    class stride maps the lines to few L1 sets).
-        for (int l = 0; l < lanes; l += 2 * step)
+        if (!probabilities)
         {
-            // The second vector's offset: step, or 0 for a last vector without a pair (512-bit lanes, an odd count), which
-            // is then computed twice and stored twice, the same values.
-            int h = Math.Min(step, lanes - step - l);
-            (TV m0, TV m1) = PairMax<TV>(src + l, h, c, d);
-
-            // The sums in two levels: over blocks of 16 classes in registers, the blocks' partials added in the
-            // per-position arrays, so that no float sum runs over more than 16 + C / 16 terms (over all C, a
-            // probability loss at 1500 classes came out 1e-6 off, the general path's 1e-7).
-            float* row = src + l;
-            float* tk = pt + l;
-            float* ek = e + l;
-            for (int k0 = 0; k0 < c; k0 += PortableSumBlock)
+            for (int l = 0; l < lanes; l++)
             {
-                TV s0 = TV.Create(0f), s1 = s0, w0 = s0, w1 = s0, q0 = s0, q1 = s0;
-                for (int k = k0, kEnd = Math.Min(c, k0 + PortableSumBlock); k < kEnd; k++, row += d, tk += d, ek += lanes)
-                {
-                    TV d0 = TV.Subtract(TV.Load(row), m0), d1 = TV.Subtract(TV.Load(row + h), m1);
-                    TV e0 = TV.Exp(d0), e1 = TV.Exp(d1);
-                    s0 = TV.Add(s0, e0);
-                    s1 = TV.Add(s1, e1);
-                    if (o != null)
-                    {
-                        TV.Store(e0, ek);
-                        TV.Store(e1, ek + h);
-                    }
-
-                    if (probabilities)
-                    {
-                        // The targets are read here first.
-                        PrefetchPairAhead<TV>(tk);
-
-                        TV u0 = TV.Add(TV.Multiply(TV.Load(tk), keepV), addV), u1 = TV.Add(TV.Multiply(TV.Load(tk + h), keepV), addV);
-                        if (w != null)
-                        {
-                            TV wk = TV.Create(w[k]);
-                            u0 = TV.Multiply(u0, wk);
-                            u1 = TV.Multiply(u1, wk);
-                        }
-
-                        q0 = TV.Add(q0, u0);
-                        q1 = TV.Add(q1, u1);
-                        w0 = TV.MultiplyAdd(u0, d0, w0);
-                        w1 = TV.MultiplyAdd(u1, d1, w1);
-                    }
-                    else if (smoothed)
-                    {
-                        TV wk = TV.Create(w == null ? 1f : w[k]);
-                        w0 = TV.MultiplyAdd(wk, d0, w0);
-                        w1 = TV.MultiplyAdd(wk, d1, w1);
-                    }
-                }
-
-                StorePartials(s0, s1, s + l, h, k0 != 0);
-                StorePartials(w0, w1, sumWd + l, h, k0 != 0);
-                StorePartials(q0, q1, fix + l, h, k0 != 0);
+                long t = long.CreateTruncating(Target[p0 + l]);
+                tf[l] = t == IgnoreIndex ? -1f : t;
             }
+        }
 
-            TV.Store(m0, mx + l);
-            TV.Store(m1, mx + l + h);
+        // 1. The max, the exps and their sums (PortableExpPass), compiled for the tile's flags.
+        bool grad = o != null;
+        if (probabilities)
+        {
+            if (grad)
+            {
+                PortableExpPass<TV, TIo, Set, Set, Clear>(src, pt, c, d, lanes, e, w, keepV, addV, mx, s, sumWd, fix, tf, xt);
+            }
+            else
+            {
+                PortableExpPass<TV, TIo, Clear, Set, Clear>(src, pt, c, d, lanes, e, w, keepV, addV, mx, s, sumWd, fix, tf, xt);
+            }
+        }
+        else if (smoothed)
+        {
+            if (grad)
+            {
+                PortableExpPass<TV, TIo, Set, Clear, Set>(src, pt, c, d, lanes, e, w, keepV, addV, mx, s, sumWd, fix, tf, xt);
+            }
+            else
+            {
+                PortableExpPass<TV, TIo, Clear, Clear, Set>(src, pt, c, d, lanes, e, w, keepV, addV, mx, s, sumWd, fix, tf, xt);
+            }
+        }
+        else if (grad)
+        {
+            PortableExpPass<TV, TIo, Set, Clear, Clear>(src, pt, c, d, lanes, e, w, keepV, addV, mx, s, sumWd, fix, tf, xt);
+        }
+        else
+        {
+            PortableExpPass<TV, TIo, Clear, Clear, Clear>(src, pt, c, d, lanes, e, w, keepV, addV, mx, s, sumWd, fix, tf, xt);
         }
 
         // 2. Per position: the loss and the gradient's coefficients.
@@ -736,20 +763,11 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
             // Class targets: here the gathers and checks, one position at a time, into the arrays the vector pass below
             // reads (mx takes x_t − max, a the target's weight, b the upstream gradient); an ignored position gets
             // neutral values, and that pass gives it loss, a and b of 0.
-            long t = long.CreateTruncating(Target[p0 + l]);
-            tf[l] = t == IgnoreIndex ? -1f : t;
-            if (t == IgnoreIndex)
+            // (The exps of an ignored position, which may be NaN or ∞, step 1 zeroed, so that its gradient is 0.)
+            float t = tf[l];
+            if (t < 0f)
             {
                 (mx[l], s[l], sumWd[l], a[l], b[l]) = (0f, 1f, 0f, 0f, 0f);
-                if (o != null)
-                {
-                    // The exps may be NaN or ∞ here: zeroed, so that the gradient is 0.
-                    for (int k = 0; k < c; k++)
-                    {
-                        e[k * lanes + l] = 0f;
-                    }
-                }
-
                 continue;
             }
 
@@ -759,8 +777,8 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                 continue;
             }
 
-            mx[l] = src[t * d + l] - mx[l];
-            a[l] = w == null ? 1f : w[t];
+            mx[l] = xt[l] - mx[l];
+            a[l] = w == null ? 1f : w[(int)t];
             b[l] = float.CreateTruncating(Upstream(p0 + l));
         }
 
@@ -793,21 +811,37 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
 
         // 3. The gradient: a·e + b·w_k (probabilities: a·e − g·u) in one contiguous run per class, then each class
         //    target's own term.
+        // 16-bit in place (Direct16): the run's 16 positions at a time, rounded in registers; class targets take their own
+        // term as their class goes by, as in a streamed run. (Groups left to the general path are rewritten after this.)
+        float* fo = typeof(TIo) == typeof(float) ? (float*)o : null;
+        float* bw = smoothed ? w : null;   // class targets: the smoothing term's weights
+        if (typeof(TIo) != typeof(float) && o != null)
+        {
+            for (int k = 0; k < c; k++)
+            {
+                var g = new ClassRun<TV>(e + k * lanes, a, b, fix, tf, TV.Create(bw == null ? 1f : bw[k]), TV.Create(k), smoothed);
+                ushort* run = (ushort*)(o + k * outStride);
+                for (int l = 0; l < lanes; l += 16)
+                {
+                    StoreNarrow16<TV, ClassRun<TV>>(ref g, l, run + l);
+                }
+            }
+        }
+
         // A float32 gradient past the caches, written in place (not the widened tile), streams each class's whole aligned
         // lines as TileLanes does (StreamRun); class targets then take their own term in the run as its class goes by (a
         // store into a streamed line afterwards would read the line back). (8, 21, 512, 512) forward+backward,
         // probability targets: 7–12% faster on 2 threads, 10% on one; without AVX-512, class targets ~8% on 2 threads,
         // 11% on one, probability targets 8% on one.
-        bool stream = o != null && typeof(T) == typeof(float) && (typeof(TV) == typeof(Linear.RowVector512) || typeof(TV) == typeof(Linear.RowVector256))
-            && outStride == G.D && G.Elements * sizeof(float) >= NonTemporalBytes && ((nuint)o & 3) == 0;
-        float* bw = smoothed ? w : null;   // class targets: the smoothing term's weights
+        bool stream = fo != null && typeof(T) == typeof(float) && (typeof(TV) == typeof(Linear.RowVector512) || typeof(TV) == typeof(Linear.RowVector256))
+            && outStride == G.D && G.Elements * sizeof(float) >= NonTemporalBytes && ((nuint)fo & 3) == 0;
         if (stream)
         {
             float* part = stackalloc float[16];   // the partial lines at the runs' ends
             for (int k = 0; k < c; k++)
             {
                 float* ek = e + k * lanes;
-                float* run = o + k * outStride;
+                float* run = fo + k * outStride;
                 if (probabilities)
                 {
                     var g = new ProbabilityRun<TV>(ek, pt + k * d, a, b, keepV, addV, TV.Create(w == null ? 1f : w[k]), w != null);
@@ -820,24 +854,24 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                 }
             }
         }
-        else if (o != null && probabilities)
+        else if (fo != null && probabilities)
         {
             for (int k = 0; k < c; k++)
             {
                 var g = new ProbabilityRun<TV>(e + k * lanes, pt + k * d, a, b, keepV, addV, TV.Create(w == null ? 1f : w[k]), w != null);
-                float* run = o + k * outStride;
+                float* run = fo + k * outStride;
                 for (int l = 0; l < lanes; l += step)
                 {
                     TV.Store(g.At(l), run + l);
                 }
             }
         }
-        else if (o != null)
+        else if (fo != null)
         {
             for (int k = 0; k < c; k++)
             {
                 float* ek = e + k * lanes;
-                float* run = o + k * outStride;
+                float* run = fo + k * outStride;
                 TV wk = TV.Create(bw == null ? 1f : bw[k]);
                 for (int l = 0; l < lanes; l += step)
                 {
@@ -853,7 +887,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                 long t = long.CreateTruncating(Target[p0 + l]);
                 if (t != IgnoreIndex && ok[l / 16] != 0)
                 {
-                    o[t * outStride + l] = TargetGradient(e[t * lanes + l], a[l], b[l], bw, (int)t, fix[l]);
+                    fo[t * outStride + l] = TargetGradient(e[t * lanes + l], a[l], b[l], bw, (int)t, fix[l]);
                 }
             }
         }
@@ -872,6 +906,143 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         }
 
         return partial;
+    }
+
+    /// <summary>Step 1 of <see cref="PortableTileLanes{TV, TIo}"/>, compiled once per flag so that its class loop holds no
+    /// branch: per pair of vectors of positions the max over the classes mx, s = Σ exp(x − max) (the exps kept in
+    /// <paramref name="e"/> with <typeparamref name="TGrad"/>), Σ w·(x − max) in sumWd for smoothing
+    /// (<typeparamref name="TSmoothed"/>), for probabilities (<typeparamref name="TProb"/>) q = Σ u in fix and
+    /// Σ u·(x − max) in sumWd, and for class targets x_t (from tf) in xt.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void PortableExpPass<TV, TIo, TGrad, TProb, TSmoothed>(TIo* src, float* pt, int c, long d, int lanes, float* e, float* w, TV keepV, TV addV,
+        float* mx, float* s, float* sumWd, float* fix, float* tf, float* xt)
+        where TV : struct, Linear.IRowVector<TV>
+        where TIo : unmanaged
+        where TGrad : struct, IFlag
+        where TProb : struct, IFlag
+        where TSmoothed : struct, IFlag
+    {
+        // 1. Two vectors of positions at a time: the max over the classes (the machine's own max, which may drop a NaN: the
+        //    sum shows it; IEEE's took 9 instructions a vector on x86), then the exps against it. The next pair's max is
+        //    taken in this pair's class loop (a pass of its own waited on each class's line from L2: the class stride maps
+        //    the lines to few L1 sets), and for class targets x_t is picked as its class goes by (a gather per position
+        //    afterwards missed L1 for each one).
+        int step = TV.Count;
+        (TV n0, TV n1) = PairMax<TV, TIo>(src, Math.Min(step, lanes - step), c, d);
+        for (int l = 0; l < lanes; l += 2 * step)
+        {
+            // The second vector's offset: step, or 0 for a last vector without a pair (512-bit lanes, an odd count), which
+            // is then computed twice and stored twice, the same values.
+            int h = Math.Min(step, lanes - step - l);
+            (TV m0, TV m1) = (n0, n1);
+            // The next pair (without one, this pair's lines again, whose max is dropped).
+            int ln = l + 2 * step < lanes ? l + 2 * step : l;
+            int hn = Math.Min(step, lanes - step - ln);
+            TIo* nrow = src + ln;
+            (n0, n1) = (TV.Create(float.NegativeInfinity), TV.Create(float.NegativeInfinity));
+            TV tf0 = TProb.On ? TV.Create(0f) : TV.Load(tf + l), tf1 = TProb.On ? tf0 : TV.Load(tf + l + h);
+            TV x0 = TV.Create(0f), x1 = x0, kf = x0, one = TV.Create(1f);
+
+            // The sums in two levels: over blocks of 16 classes in registers, the blocks' partials added in the
+            // per-position arrays, so that no float sum runs over more than 16 + C / 16 terms (over all C, a
+            // probability loss at 1500 classes came out 1e-6 off, the general path's 1e-7).
+            TIo* row = src + l;
+            float* tk = pt + l;
+            float* ek = e + l;
+            for (int k0 = 0; k0 < c; k0 += PortableSumBlock)
+            {
+                TV s0 = TV.Create(0f), s1 = s0, w0 = s0, w1 = s0, q0 = s0, q1 = s0;
+                for (int k = k0, kEnd = Math.Min(c, k0 + PortableSumBlock); k < kEnd; k++, row += d, tk += d, ek += lanes, nrow += d)
+                {
+                    PrefetchPairAhead<TV, TIo>(nrow);
+                    n0 = TV.MaxNative(n0, LoadAs<TV, TIo>(nrow));
+                    n1 = TV.MaxNative(n1, LoadAs<TV, TIo>(nrow + hn));
+                    TV v0 = LoadAs<TV, TIo>(row), v1 = LoadAs<TV, TIo>(row + h);
+                    TV d0 = TV.Subtract(v0, m0), d1 = TV.Subtract(v1, m1);
+                    if (!TProb.On)
+                    {
+                        x0 = TV.SelectWhereEqual(tf0, kf, v0, x0);
+                        x1 = TV.SelectWhereEqual(tf1, kf, v1, x1);
+                        kf = TV.Add(kf, one);
+                    }
+
+                    TV e0 = TV.Exp(d0), e1 = TV.Exp(d1);
+                    s0 = TV.Add(s0, e0);
+                    s1 = TV.Add(s1, e1);
+                    if (TGrad.On)
+                    {
+                        TV.Store(e0, ek);
+                        TV.Store(e1, ek + h);
+                    }
+
+                    if (TProb.On)
+                    {
+                        // The targets are read here first.
+                        PrefetchPairAhead<TV, float>(tk);
+
+                        TV u0 = TV.Add(TV.Multiply(TV.Load(tk), keepV), addV), u1 = TV.Add(TV.Multiply(TV.Load(tk + h), keepV), addV);
+                        if (w != null)
+                        {
+                            TV wk = TV.Create(w[k]);
+                            u0 = TV.Multiply(u0, wk);
+                            u1 = TV.Multiply(u1, wk);
+                        }
+
+                        q0 = TV.Add(q0, u0);
+                        q1 = TV.Add(q1, u1);
+                        w0 = TV.MultiplyAdd(u0, d0, w0);
+                        w1 = TV.MultiplyAdd(u1, d1, w1);
+                    }
+                    else if (TSmoothed.On)
+                    {
+                        TV wk = TV.Create(w == null ? 1f : w[k]);
+                        w0 = TV.MultiplyAdd(wk, d0, w0);
+                        w1 = TV.MultiplyAdd(wk, d1, w1);
+                    }
+                }
+
+                StorePartials(s0, s1, s + l, h, k0 != 0);
+                if (TProb.On || TSmoothed.On)
+                {
+                    StorePartials(w0, w1, sumWd + l, h, k0 != 0);
+                }
+
+                if (TProb.On)
+                {
+                    StorePartials(q0, q1, fix + l, h, k0 != 0);
+                }
+            }
+
+            if (TGrad.On && !TProb.On)
+            {
+                // An ignored position's exps (which may be NaN or ∞) zeroed, so that its gradient is 0.
+                ZeroIgnored(TV.EqualsBits(tf0, TV.Create(-1f)), e + l, c, lanes);
+                ZeroIgnored(TV.EqualsBits(tf1, TV.Create(-1f)), e + l + h, c, lanes);
+            }
+
+            TV.Store(m0, mx + l);
+            TV.Store(m1, mx + l + h);
+            if (!TProb.On)
+            {
+                TV.Store(x0, xt + l);
+                TV.Store(x1, xt + l + h);
+            }
+        }
+    }
+
+    /// <summary>Zeroes the <paramref name="c"/> kept exps (class stride <paramref name="lanes"/>) of the positions from
+    /// <paramref name="e"/> whose bits are set in <paramref name="ignored"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void ZeroIgnored(uint ignored, float* e, int c, int lanes)
+    {
+        for (; ignored != 0; ignored &= ignored - 1)
+        {
+            float* at = e + BitOperations.TrailingZeroCount(ignored);
+            for (int k = 0; k < c; k++)
+            {
+                at[(long)k * lanes] = 0f;
+            }
+        }
     }
 
     /// <summary>One class's run of a portable tile's gradient, a vector of positions at a time.</summary>
