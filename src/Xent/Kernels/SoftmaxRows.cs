@@ -514,16 +514,31 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         long d = srcStride;
         float* mx = scratch, s = mx + lanes;
         int step = TV.Count;
+        // The next pair's max in this pair's class loop, as PortableExpPass takes it, except for 512-bit lanes over
+        // float32 logits in place.
+        bool next = !(typeof(TV) == typeof(Linear.RowVector512) && srcStride == G.D);
+        (TV n0, TV n1) = next ? PairMax<TV, float>(src, Math.Min(step, lanes - step), c, d) : (default, default);
         for (int l = 0; l < lanes; l += 2 * step)
         {
             int h = Math.Min(step, lanes - step - l);
-            (TV m0, TV m1) = PairMax<TV, float>(src + l, h, c, d);
+            (TV m0, TV m1) = next ? (n0, n1) : PairMax<TV, float>(src + l, h, c, d);
+            int ln = l + 2 * step < lanes ? l + 2 * step : l;
+            int hn = Math.Min(step, lanes - step - ln);
+            float* nrow = src + ln;
+            (n0, n1) = (TV.Create(float.NegativeInfinity), TV.Create(float.NegativeInfinity));
             float* row = src + l;
             for (int k0 = 0; k0 < c; k0 += PortableSumBlock)
             {
                 TV s0 = TV.Create(0f), s1 = s0;
-                for (int k = k0, kEnd = Math.Min(c, k0 + PortableSumBlock); k < kEnd; k++, row += d)
+                for (int k = k0, kEnd = Math.Min(c, k0 + PortableSumBlock); k < kEnd; k++, row += d, nrow += d)
                 {
+                    if (next)
+                    {
+                        PrefetchPairAhead<TV, float>(nrow);
+                        n0 = TV.MaxNative(n0, TV.Load(nrow));
+                        n1 = TV.MaxNative(n1, TV.Load(nrow + hn));
+                    }
+
                     s0 = TV.Add(s0, TV.Exp(TV.Subtract(TV.Load(row), m0)));
                     s1 = TV.Add(s1, TV.Exp(TV.Subtract(TV.Load(row + h), m1)));
                 }
