@@ -34,6 +34,51 @@ internal static unsafe class LowRows
         return (Avx512F.ConvertToVector512UInt32(Vector256.Load((ushort*)source)) << 16).AsSingle();
     }
 
+    /// <summary>Whether the AVX2 row helpers (<see cref="WidenMax256"/>, <see cref="AffineNarrow"/> in 256-bit steps)
+    /// apply to <typeparamref name="T"/>: float16 and bfloat16 on x86 with AVX2 and FMA.</summary>
+    public static bool IsSupported256<T>() =>
+        HalfVectors.IsVector256Supported && (typeof(T) == typeof(Half) || typeof(T) == typeof(BFloat16));
+
+    /// <summary>Widens the <paramref name="n"/> float16 or bfloat16 values at <paramref name="source"/> into
+    /// <paramref name="destination"/> (as <see cref="Elements.Widen{T, TC}"/> does) and returns their max, in one pass
+    /// (<see cref="IsSupported256{T}"/>). A NaN may or may not come through in the max, as with
+    /// <see cref="FloatRows.Max"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static float WidenMax256<T>(T* source, float* destination, int n)
+        where T : unmanaged
+    {
+        Vector256<float> m0 = Vector256.Create(float.NegativeInfinity), m1 = m0;
+        int i = 0;
+        for (; i <= n - 16; i += 16)
+        {
+            Vector256<float> v0 = Load256(source + i), v1 = Load256(source + i + 8);
+            v0.Store(destination + i);
+            v1.Store(destination + i + 8);
+            m0 = Avx.Max(m0, v0);
+            m1 = Avx.Max(m1, v1);
+        }
+
+        Vector256<float> all = Avx.Max(m0, m1);
+        float m = float.NegativeInfinity;
+        for (int l = 0; l < 8; l++)
+        {
+            m = MathF.Max(m, all.GetElement(l));
+        }
+
+        for (; i < n; i++)
+        {
+            float v = Elements.ToCompute<T, float>(source[i]);
+            destination[i] = v;
+            m = MathF.Max(m, v);
+        }
+
+        return m;
+
+        static Vector256<float> Load256(T* p) => typeof(T) == typeof(Half)
+            ? HalfVectors.Load256((Half*)p)
+            : (Avx2.ConvertToVector256Int32((ushort*)p) << 16).AsSingle();
+    }
+
     /// <summary>How the exp passes read 16 elements: as v, whose values are v·<see cref="Scale"/>, and x − r from v and
     /// −r.</summary>
     internal interface IRowLoad
@@ -196,6 +241,12 @@ internal static unsafe class LowRows
     public static void AffineNarrow<T>(float* e, int n, float a, float b, float* w, T* destination, bool nonTemporal, bool mostlyTiny = false)
         where T : unmanaged
     {
+        if (!Avx512F.IsSupported)
+        {
+            AffineNarrow256(e, n, a, b, w, destination, nonTemporal);
+            return;
+        }
+
         int i = 0;
         if (nonTemporal)
         {
@@ -231,6 +282,47 @@ internal static unsafe class LowRows
             Avx512BW.VL.MaskStore((ushort*)(destination + last), Vector256.GreaterThanOrEqual(Vector256<ushort>.Indices, Vector256.Create((ushort)(i - last))),
                 Narrow<T>(Avx512F.FusedMultiplyAdd(Vector512.Load(e + last), va, w == null ? vb : vb * Vector512.Load(w + last))));
             return;
+        }
+
+        for (; i < n; i++)
+        {
+            destination[i] = Elements.FromCompute<T, float>(MathF.FusedMultiplyAdd(e[i], a, w == null ? b : b * w[i]));
+        }
+    }
+
+    /// <summary><see cref="AffineNarrow"/> with AVX2 and FMA (<see cref="IsSupported256{T}"/>): 16 at a time, two
+    /// 256-bit FMAs (the operations of <see cref="FloatRows.Affine(float*, int, float, float, float*, float*, bool)"/>) rounded as <see cref="Elements.Narrow{T, TC}"/>
+    /// rounds into one 32-byte store, streamed from the first 32-byte boundary on with <paramref name="nonTemporal"/> (as
+    /// <see cref="Elements.NarrowStreamed{T}"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void AffineNarrow256<T>(float* e, int n, float a, float b, float* w, T* destination, bool nonTemporal)
+        where T : unmanaged
+    {
+        int i = 0;
+        if (nonTemporal)
+        {
+            for (; i < n && ((nuint)(destination + i) & 31) != 0; i++)
+            {
+                destination[i] = Elements.FromCompute<T, float>(MathF.FusedMultiplyAdd(e[i], a, w == null ? b : b * w[i]));
+            }
+        }
+
+        Vector256<float> va = Vector256.Create(a), vb = Vector256.Create(b);
+        for (; i <= n - 16; i += 16)
+        {
+            Vector256<float> v0 = Fma.MultiplyAdd(Vector256.Load(e + i), va, w == null ? vb : Vector256.Load(w + i) * vb);
+            Vector256<float> v1 = Fma.MultiplyAdd(Vector256.Load(e + i + 8), va, w == null ? vb : Vector256.Load(w + i + 8) * vb);
+            Vector256<ushort> r = typeof(T) == typeof(Half)
+                ? Vector256.Narrow(HalfVectors.ToHalfBits(v0), HalfVectors.ToHalfBits(v1))
+                : Vector256.Narrow(Elements.BFloat16Bits(v0.AsUInt32()), Elements.BFloat16Bits(v1.AsUInt32()));
+            if (nonTemporal)
+            {
+                Avx.StoreAlignedNonTemporal((ushort*)(destination + i), r);
+            }
+            else
+            {
+                r.Store((ushort*)(destination + i));
+            }
         }
 
         for (; i < n; i++)

@@ -196,6 +196,10 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         // 39% on two; float16, whose exact widening takes 7 instructions per 16 in each pass, measured 15% slower so.
         bool lowProbabilities = Kind == RowKind.ProbabilityTarget && typeof(TC) == typeof(float) && typeof(T) == typeof(BFloat16)
             && Avx512F.IsSupported && LowRows.IsSupported<T>() && c >= 16;
+        // float16 and bfloat16 class targets with a gradient on AVX2 (without AVX-512): the row widened and its max taken
+        // in one pass, the gradient narrowed as it is computed (LowRows.WidenMax256, AffineNarrow).
+        bool low256 = Kind == RowKind.ClassTarget && typeof(TC) == typeof(float) && !Avx512F.IsSupported && LowRows.IsSupported256<T>()
+            && Output != null && xs != null && gs != null && c >= 16 && c <= ScratchClasses;
         float knownMax = float.NaN;   // this row's max when the row before took it (ClassRowFused)
         for (long r = r0; r < r1; r++)
         {
@@ -231,6 +235,23 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                         continue;
                     }
                 }
+            }
+
+            if (low256)
+            {
+                fixed (TC* px = xs)
+                {
+                    float m = LowRows.WidenMax256(src, (float*)px, c);
+                    TC loss = ClassRowFloat(xs.AsSpan(0, c), (int)long.CreateTruncating(Target[r]), gs.AsSpan(0, c), tmp, Upstream(r), m,
+                        Output + r * c, out bool narrowed);
+                    partial += RowLoss(r, loss);
+                    if (!narrowed)
+                    {
+                        Elements.Narrow(gs.AsSpan(0, c), new Span<T>(Output + r * c, c));
+                    }
+                }
+
+                continue;
             }
 
             if (lowProbabilities)
@@ -2008,8 +2029,16 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
 
     /// <summary>The fused float32 path of <see cref="ClassRow"/>: a max pass, one exp pass that sums (and keeps the exps
     /// in <paramref name="scratch"/> when the row fits), and one pass that writes the gradient.</summary>
-    private readonly TC ClassRowFloat(Span<TC> xs, int target, Span<TC> dsts, TC[] scratch, TC gc)
+    private readonly TC ClassRowFloat(Span<TC> xs, int target, Span<TC> dsts, TC[] scratch, TC gc) =>
+        ClassRowFloat(xs, target, dsts, scratch, gc, float.NaN, null, out _);
+
+    /// <summary><see cref="ClassRowFloat(Span{TC}, int, Span{TC}, TC[], TC)"/> with the row's max when the caller took it
+    /// (<paramref name="knownMax"/>, NaN for none), and with <paramref name="narrowTo"/> the gradient rounded to
+    /// <typeparamref name="T"/> there instead of written to <paramref name="dsts"/> (<paramref name="narrowed"/>; a row
+    /// left to the general path is written to dsts).</summary>
+    private readonly TC ClassRowFloat(Span<TC> xs, int target, Span<TC> dsts, TC[] scratch, TC gc, float knownMax, T* narrowTo, out bool narrowed)
     {
+        narrowed = false;
         int c = G.C;
         if (dsts.IsEmpty && Smoothing == TC.Zero)
         {
@@ -2032,7 +2061,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         fixed (TC* ps = scratch)
         {
             float* x = (float*)px, dst = (float*)pd, e = (float*)ps;
-            float m = FloatRows.Max(x, c);
+            float m = float.IsNaN(knownMax) ? FloatRows.Max(x, c) : knownMax;
             bool keep = dst != null && c <= ScratchClasses;
             // Rows read in place lie one after another: the next row comes into cache while this one's exps run.
             float* ahead = G.D == 1 && typeof(T) == typeof(TC) ? x + c : null;
@@ -2050,6 +2079,14 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
             if (dst != null)
             {
                 float* bw = eps != 0f ? w : null;
+                if (narrowTo != null && keep)
+                {
+                    LowRows.AffineNarrow(e, c, a, b, bw, narrowTo, StreamsRows);
+                    narrowTo[target] = Elements.FromCompute<T, float>(TargetGradient(e[target], a, b, bw, target, fix));
+                    narrowed = true;
+                    return TC.CreateTruncating(loss);
+                }
+
                 bool nonTemporal = typeof(T) == typeof(float) && StreamsRows;
                 if (keep)
                 {
