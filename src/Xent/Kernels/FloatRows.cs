@@ -926,7 +926,7 @@ internal static unsafe class FloatRows
     private const int Avx2ExpBlock = 2048;
 
     /// <summary>Chunk length of <see cref="SumExpOneRead"/>: 16 KiB of floats, a quarter of L1.</summary>
-    private const int LseChunk = 4096;
+    internal const int LseChunk = 4096;
 
     /// <summary>The row's max m and s = Σ exp(x_i − m), reading the row from memory once, chunk by chunk (float, and on
     /// AVX-512 float16 or bfloat16), so that log Σ exp x_i = m + log s: each chunk's max (<see cref="MaxOf"/>), then its

@@ -200,6 +200,9 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         // in one pass, the gradient narrowed as it is computed (LowRows.WidenMax256, AffineNarrow).
         bool low256 = Kind == RowKind.ClassTarget && typeof(TC) == typeof(float) && !Avx512F.IsSupported && LowRows.IsSupported256<T>()
             && Output != null && xs != null && gs != null && c >= 16 && c <= ScratchClasses;
+        // The loss alone, without smoothing: one read of the row, in chunks widened in L1 (LowRows.SumExpOneRead256).
+        bool lowForward256 = Kind == RowKind.ClassTarget && typeof(TC) == typeof(float) && !Avx512F.IsSupported && LowRows.IsSupported256<T>()
+            && Output == null && Smoothing == TC.Zero && c >= 16;
         float knownMax = float.NaN;   // this row's max when the row before took it (ClassRowFused)
         for (long r = r0; r < r1; r++)
         {
@@ -232,6 +235,20 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
                     if (done)
                     {
                         partial += RowLoss(r, loss);
+                        continue;
+                    }
+                }
+            }
+
+            if (lowForward256)
+            {
+                fixed (TC* pt = tmp)
+                {
+                    if (LowRows.SumExpOneRead256(src, c, (float*)pt, out float mf, out float sf))
+                    {
+                        int target = (int)long.CreateTruncating(Target[r]);
+                        float xt = Elements.ToCompute<T, float>(src[target]);
+                        partial += RowLoss(r, TC.CreateTruncating(ClassRowTerms(target, sf, xt - mf, 0f, 0f, out _, out _, out _)));
                         continue;
                     }
                 }
