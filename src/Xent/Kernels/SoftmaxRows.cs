@@ -733,7 +733,8 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
     /// <summary>Cross-entropy for <paramref name="lanes"/> (a multiple of 16) consecutive positions from
     /// <paramref name="p0"/> of a (N, C, D) input, read as floats from <paramref name="src"/> (class stride
     /// <paramref name="srcStride"/>; <typeparamref name="TIo"/> float, or for class targets float16 or bfloat16 widened
-    /// as they are loaded and their gradient narrowed as it is stored, <see cref="Direct16{TV}"/>), with class targets or, when <paramref name="pt"/> is not null, the probability
+    /// as they are loaded and their gradient narrowed as it is stored, <see cref="Direct16{TV}"/>), with class targets
+    /// or, when <paramref name="pt"/> is not null, the probability
     /// targets there (the same layout), and its gradient written to <paramref name="o"/> (class stride
     /// <paramref name="outStride"/>; null for none). Vectorized across positions as <see cref="TileLanes"/> is, in a
     /// simpler form: per pair of vectors of positions, the max over the classes and then the exps against it (their sum,
@@ -749,7 +750,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         where TV : struct, Linear.IRowVector<TV>
         where TIo : unmanaged
     {
-        Debug.Assert(typeof(TIo) == typeof(float) || (typeof(TIo) == typeof(T) && pt == null && Direct16<TV>()), "16-bit in place: class targets in 256- or 512-bit lanes");
+        Debug.Assert(typeof(TIo) == typeof(float) || (typeof(TIo) == typeof(T) && pt == null && Direct16<TV>()), "16-bit in place: class targets in 256-bit lanes");
         int c = G.C;
         long d = srcStride;
         float* w = (float*)Weight;
