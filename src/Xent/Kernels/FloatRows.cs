@@ -931,15 +931,19 @@ internal static unsafe class FloatRows
     /// <summary>The row's max m and s = Σ exp(x_i − m), reading the row from memory once, chunk by chunk (float, and on
     /// AVX-512 float16 or bfloat16), so that log Σ exp x_i = m + log s: each chunk's max (<see cref="MaxOf"/>), then its
     /// exps against the running max, in L1, and the running sum rescaled when the max moves up. One exp per logit plus
-    /// two per chunk; the next chunk is prefetched meanwhile. Returns false without a result when the max is not
-    /// finite (NaN, +∞, or all −∞) or a NaN shows in a sum.</summary>
+    /// two per chunk; the next chunk is prefetched meanwhile. Float16 and bfloat16 without AVX-512 (AVX2 and FMA,
+    /// <see cref="LowRows.IsSupported256{T}"/>) need <paramref name="chunk"/>, min(n, <see cref="LseChunk"/>) floats: each chunk
+    /// is widened there with its max (<see cref="LowRows.WidenMax256"/>) and its exps taken as float32's, so that m and s
+    /// are the float32 kernel's for the widened row. Returns false without a result when the max is not finite (NaN,
+    /// +∞, or all −∞), a NaN shows in a sum, or the element type is not supported here.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static bool SumExpOneRead<T>(T* x, int n, out float m, out float s)
+    public static bool SumExpOneRead<T>(T* x, int n, out float m, out float s, float* chunk = null)
         where T : unmanaged
     {
         m = float.NegativeInfinity;
         s = 0f;
-        if (!Avx512F.IsSupported && typeof(T) != typeof(float))
+        bool widened = !Avx512F.IsSupported && typeof(T) != typeof(float);
+        if (widened && (chunk == null || !LowRows.IsSupported256<T>()))
         {
             return false;
         }
@@ -948,7 +952,7 @@ internal static unsafe class FloatRows
         {
             int len = Math.Min(LseChunk, n - start);
             float* ahead = (float*)(x + start + LseChunk);
-            float r = MaxOf(x + start, len);
+            float r = widened ? LowRows.WidenMax256(x + start, chunk, len) : MaxOf(x + start, len);
             if (float.IsNegativeInfinity(r))
             {
                 continue;
@@ -962,7 +966,7 @@ internal static unsafe class FloatRows
             float next = MathF.Max(m, r);
             float sc = Avx512F.IsSupported
                 ? ExpSumAgainst(x + start, len, next, null, null, false, ahead, out _)
-                : ExpSum((float*)x + start, len, next, null, ahead);
+                : ExpSum(widened ? chunk : (float*)x + start, len, next, null, ahead);
             if (float.IsNaN(sc))
             {
                 return false;   // a NaN the max did not show

@@ -92,45 +92,6 @@ internal static unsafe class LowRows
             : (Avx2.ConvertToVector256Int32((ushort*)p) << 16).AsSingle();
     }
 
-    /// <summary><see cref="FloatRows.SumExpOneRead{T}"/> of float16 or bfloat16 with AVX2 and FMA
-    /// (<see cref="IsSupported256{T}"/>): each chunk widened with its max into <paramref name="chunk"/> (in L1; at least
-    /// <see cref="FloatRows.LseChunk"/> floats), then its exps as the float32 kernel takes them, so that m and s are the
-    /// float32 kernel's for the widened row. Returns false without a result as that does.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static bool SumExpOneRead256<T>(T* x, int n, float* chunk, out float m, out float s)
-        where T : unmanaged
-    {
-        m = float.NegativeInfinity;
-        s = 0f;
-        for (int start = 0; start < n; start += FloatRows.LseChunk)
-        {
-            int len = Math.Min(FloatRows.LseChunk, n - start);
-            float r = WidenMax256(x + start, chunk, len);
-            if (float.IsNegativeInfinity(r))
-            {
-                continue;
-            }
-
-            if (!float.IsFinite(r))
-            {
-                return false;   // a NaN or +∞ in the chunk
-            }
-
-            float next = MathF.Max(m, r);
-            // (The next chunks' 16-bit elements prefetched meanwhile: n floats' worth from there.)
-            float sc = FloatRows.ExpSum(chunk, len, next, null, (float*)(x + start + FloatRows.LseChunk));
-            if (float.IsNaN(sc))
-            {
-                return false;   // a NaN the max did not show
-            }
-
-            s = s * MathF.Exp(m - next) + sc;
-            m = next;
-        }
-
-        return float.IsFinite(m);
-    }
-
     /// <summary>How the exp passes read 16 elements: as v, whose values are v·<see cref="Scale"/>, and x − r from v and
     /// −r.</summary>
     internal interface IRowLoad

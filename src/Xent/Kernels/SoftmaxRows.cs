@@ -203,7 +203,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         // Probability targets: the row widened with its max in one pass.
         bool lowProbabilities256 = Kind == RowKind.ProbabilityTarget && typeof(TC) == typeof(float) && !Avx512F.IsSupported
             && LowRows.IsSupported256<T>() && xs != null && c >= 16;
-        // The loss alone, without smoothing: one read of the row, in chunks widened in L1 (LowRows.SumExpOneRead256).
+        // The loss alone, without smoothing: one read of the row, in chunks widened in L1 (FloatRows.SumExpOneRead with a chunk).
         bool lowForward256 = Kind == RowKind.ClassTarget && typeof(TC) == typeof(float) && !Avx512F.IsSupported && LowRows.IsSupported256<T>()
             && Output == null && Smoothing == TC.Zero && c >= 16;
         float knownMax = float.NaN;   // this row's max when the row before took it (ClassRowFused)
@@ -247,7 +247,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
             {
                 fixed (TC* pt = tmp)
                 {
-                    if (LowRows.SumExpOneRead256(src, c, (float*)pt, out float mf, out float sf))
+                    if (FloatRows.SumExpOneRead(src, c, out float mf, out float sf, (float*)pt))
                     {
                         int target = (int)long.CreateTruncating(Target[r]);
                         float xt = Elements.ToCompute<T, float>(src[target]);
