@@ -170,10 +170,7 @@ internal static class Elements
                 }
                 else
                 {
-                    Vector256<float> lo = Vector256.Load(from + i), hi = Vector256.Load(from + i + 8);
-                    r = typeof(T) == typeof(Half)
-                        ? Vector256.Narrow(HalfVectors.ToHalfBits(lo), HalfVectors.ToHalfBits(hi))
-                        : Vector256.Narrow(BFloat16Bits(lo.AsUInt32()), BFloat16Bits(hi.AsUInt32()));
+                    r = LowRows.Narrow256<T>(Vector256.Load(from + i), Vector256.Load(from + i + 8));
                 }
 
                 Avx.StoreAlignedNonTemporal(bits + i, r);

@@ -39,6 +39,23 @@ internal static unsafe class LowRows
     public static bool IsSupported256<T>() =>
         HalfVectors.IsVector256Supported && (typeof(T) == typeof(Half) || typeof(T) == typeof(BFloat16));
 
+    /// <summary>8 float16 or bfloat16 elements widened to floats (<see cref="IsSupported256{T}"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Load256<T>(T* source)
+        where T : unmanaged =>
+        typeof(T) == typeof(Half)
+            ? HalfVectors.Load256((Half*)source)
+            : (Avx2.ConvertToVector256Int32((ushort*)source) << 16).AsSingle();
+
+    /// <summary>16 floats rounded to float16 or bfloat16 as <see cref="Elements.Narrow{T, TC}"/> rounds them, the bits of
+    /// <paramref name="lo"/> then <paramref name="hi"/> (<see cref="IsSupported256{T}"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<ushort> Narrow256<T>(Vector256<float> lo, Vector256<float> hi)
+        where T : unmanaged =>
+        typeof(T) == typeof(Half)
+            ? Vector256.Narrow(HalfVectors.ToHalfBits(lo), HalfVectors.ToHalfBits(hi))
+            : Vector256.Narrow(Elements.BFloat16Bits(lo.AsUInt32()), Elements.BFloat16Bits(hi.AsUInt32()));
+
     /// <summary>Widens the <paramref name="n"/> float16 or bfloat16 values at <paramref name="source"/> into
     /// <paramref name="destination"/> (as <see cref="Elements.Widen{T, TC}"/> does) and returns their max, in one pass
     /// (<see cref="IsSupported256{T}"/>). A NaN may or may not come through in the max, as with
@@ -51,23 +68,14 @@ internal static unsafe class LowRows
         int i = 0;
         for (; i <= n - 16; i += 16)
         {
-            Vector256<float> v0 = Load256(source + i), v1 = Load256(source + i + 8);
-            v0.Store(destination + i);
-            v1.Store(destination + i + 8);
-            m0 = Avx.Max(m0, v0);
-            m1 = Avx.Max(m1, v1);
+            Step(source, destination, i, ref m0, ref m1);
         }
 
         if (i < n && n >= 16)
         {
             // The last n mod 16 in the 16 that end at n (the overlap is widened and stored again, the same values): their
             // scalar conversions cost a 1000-class row 7% of its forward+backward.
-            i = n - 16;
-            Vector256<float> v0 = Load256(source + i), v1 = Load256(source + i + 8);
-            v0.Store(destination + i);
-            v1.Store(destination + i + 8);
-            m0 = Avx.Max(m0, v0);
-            m1 = Avx.Max(m1, v1);
+            Step(source, destination, n - 16, ref m0, ref m1);
             i = n;
         }
 
@@ -87,9 +95,14 @@ internal static unsafe class LowRows
 
         return m;
 
-        static Vector256<float> Load256(T* p) => typeof(T) == typeof(Half)
-            ? HalfVectors.Load256((Half*)p)
-            : (Avx2.ConvertToVector256Int32((ushort*)p) << 16).AsSingle();
+        static void Step(T* source, float* destination, int i, ref Vector256<float> m0, ref Vector256<float> m1)
+        {
+            Vector256<float> v0 = Load256(source + i), v1 = Load256(source + i + 8);
+            v0.Store(destination + i);
+            v1.Store(destination + i + 8);
+            m0 = Avx.Max(m0, v0);
+            m1 = Avx.Max(m1, v1);
+        }
     }
 
     /// <summary>How the exp passes read 16 elements: as v, whose values are v·<see cref="Scale"/>, and x − r from v and
@@ -356,9 +369,7 @@ internal static unsafe class LowRows
         Vector256<float> va = Vector256.Create(a), vb = Vector256.Create(b);
         Vector256<float> v0 = Fma.MultiplyAdd(Vector256.Load(e + i), va, w == null ? vb : Vector256.Load(w + i) * vb);
         Vector256<float> v1 = Fma.MultiplyAdd(Vector256.Load(e + i + 8), va, w == null ? vb : Vector256.Load(w + i + 8) * vb);
-        return typeof(T) == typeof(Half)
-            ? Vector256.Narrow(HalfVectors.ToHalfBits(v0), HalfVectors.ToHalfBits(v1))
-            : Vector256.Narrow(Elements.BFloat16Bits(v0.AsUInt32()), Elements.BFloat16Bits(v1.AsUInt32()));
+        return Narrow256<T>(v0, v1);
     }
 
     /// <summary>The 16-element steps of <see cref="AffineNarrow"/> from <paramref name="i"/>, compiled per store kind and

@@ -667,10 +667,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         }
 
         Debug.Assert(typeof(TV) == typeof(Linear.RowVector256), "Direct16");
-        Vector256<float> v = typeof(TIo) == typeof(Half)
-            ? HalfVectors.Load256((Half*)p)
-            : (Avx2.ConvertToVector256Int32((ushort*)p) << 16).AsSingle();
-        return Unsafe.BitCast<Vector256<float>, TV>(v);
+        return Unsafe.BitCast<Vector256<float>, TV>(LowRows.Load256(p));
     }
 
     /// <summary>Stores 16 gradients from <paramref name="gradient"/>'s positions from <paramref name="l"/>, rounded to
@@ -681,10 +678,7 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         where TG : struct, IRunGradient<TV>
     {
         Debug.Assert(typeof(TV) == typeof(Linear.RowVector256), "Direct16");
-        Vector256<float> lo = Unsafe.BitCast<TV, Vector256<float>>(gradient.At(l)), hi = Unsafe.BitCast<TV, Vector256<float>>(gradient.At(l + 8));
-        (typeof(T) == typeof(Half)
-            ? Vector256.Narrow(HalfVectors.ToHalfBits(lo), HalfVectors.ToHalfBits(hi))
-            : Vector256.Narrow(Elements.BFloat16Bits(lo.AsUInt32()), Elements.BFloat16Bits(hi.AsUInt32()))).Store(to);
+        LowRows.Narrow256<T>(Unsafe.BitCast<TV, Vector256<float>>(gradient.At(l)), Unsafe.BitCast<TV, Vector256<float>>(gradient.At(l + 8))).Store(to);
     }
 
     /// <summary>The max over the <paramref name="c"/> classes (class stride <paramref name="d"/>) of the vector of
