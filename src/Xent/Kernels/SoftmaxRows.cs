@@ -196,16 +196,16 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         // 39% on two; float16, whose exact widening takes 7 instructions per 16 in each pass, measured 15% slower so.
         bool lowProbabilities = Kind == RowKind.ProbabilityTarget && typeof(TC) == typeof(float) && typeof(T) == typeof(BFloat16)
             && Avx512F.IsSupported && LowRows.IsSupported<T>() && c >= 16;
-        // float16 and bfloat16 class targets with a gradient on AVX2 (without AVX-512): the row widened and its max taken
-        // in one pass, the gradient narrowed as it is computed (LowRows.WidenMax256, AffineNarrow).
-        bool low256 = Kind == RowKind.ClassTarget && typeof(TC) == typeof(float) && !Avx512F.IsSupported && LowRows.IsSupported256<T>()
-            && Output != null && xs != null && gs != null && c >= 16 && c <= ScratchClasses;
-        // Probability targets: the row widened with its max in one pass.
-        bool lowProbabilities256 = Kind == RowKind.ProbabilityTarget && typeof(TC) == typeof(float) && !Avx512F.IsSupported
-            && LowRows.IsSupported256<T>() && xs != null && c >= 16;
-        // The loss alone, without smoothing: one read of the row, in chunks widened in L1 (FloatRows.SumExpOneRead with a chunk).
-        bool lowForward256 = Kind == RowKind.ClassTarget && typeof(TC) == typeof(float) && !Avx512F.IsSupported && LowRows.IsSupported256<T>()
-            && Output == null && Smoothing == TC.Zero && c >= 16;
+        // float16 and bfloat16 rows of 16 classes or more on AVX2 (without AVX-512):
+        bool avx2Low = typeof(TC) == typeof(float) && !Avx512F.IsSupported && LowRows.IsSupported256<T>() && c >= 16;
+        // - class targets with a gradient: the row widened and its max taken in one pass, the gradient narrowed as it is
+        //   computed (LowRows.WidenMax256, AffineNarrow);
+        bool low256 = avx2Low && Kind == RowKind.ClassTarget && Output != null && xs != null && gs != null && c <= ScratchClasses;
+        // - probability targets: the row widened with its max in one pass;
+        bool lowProbabilities256 = avx2Low && Kind == RowKind.ProbabilityTarget && xs != null;
+        // - the loss alone, without smoothing: one read of the row, in chunks widened in L1 (FloatRows.SumExpOneRead with
+        //   a chunk).
+        bool lowForward256 = avx2Low && Kind == RowKind.ClassTarget && Output == null && Smoothing == TC.Zero;
         float knownMax = float.NaN;   // this row's max when the row before took it (ClassRowFused)
         for (long r = r0; r < r1; r++)
         {
@@ -568,9 +568,8 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
         long d = srcStride;
         float* mx = scratch, s = mx + lanes;
         int step = TV.Count;
-        // The next pair's max in this pair's class loop, as PortableExpPass takes it, except for 512-bit lanes over
-        // float32 logits in place.
-        bool next = !(typeof(TV) == typeof(Linear.RowVector512) && srcStride == G.D);
+        // The next pair's max in this pair's class loop, as PortableExpPass takes it.
+        bool next = FusesNextMax<TV, float>(srcStride);
         (TV n0, TV n1) = next ? PairMax<TV, float>(src, Math.Min(step, lanes - step), c, d) : (default, default);
         for (int l = 0; l < lanes; l += 2 * step)
         {
@@ -767,11 +766,8 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
             }
         }
 
-        // 1. The max, the exps and their sums (PortableExpPass), compiled for the tile's flags. The next pair's max is taken
-        //    in the class loop except for 512-bit lanes over float32 logits in place (probability targets: there the
-        //    separate pass was 3–8% faster; in a widened tile and in 256-bit lanes the fused one is 8–25% faster).
-        bool next = !(typeof(TV) == typeof(Linear.RowVector512) && typeof(TIo) == typeof(float) && srcStride == G.D);
-        if (next)
+        // 1. The max, the exps and their sums (PortableExpPass), compiled for the tile's flags.
+        if (FusesNextMax<TV, TIo>(srcStride))
         {
             PortableExpPass<TV, TIo, Set>(o != null, probabilities, smoothed, src, pt, c, d, lanes, e, w, keepV, addV, mx, s, sumWd, fix, tf, xt);
         }
@@ -951,6 +947,14 @@ internal unsafe struct SoftmaxRows<T, TC, TTarget> : IBlockAction
 
         return partial;
     }
+
+    /// <summary>Whether a portable tile takes the next pair's max in its class loop: except for 512-bit lanes over float32
+    /// logits in place (<paramref name="srcStride"/> the input's D), where the separate pass was 3–8% faster (probability
+    /// targets); in a widened tile and in 256-bit lanes the fused one is 8–25% faster.</summary>
+    private readonly bool FusesNextMax<TV, TIo>(long srcStride)
+        where TV : struct, Linear.IRowVector<TV>
+        where TIo : unmanaged =>
+        !(typeof(TV) == typeof(Linear.RowVector512) && typeof(TIo) == typeof(float) && srcStride == G.D);
 
     /// <summary>Picks the compiled form of <see cref="PortableExpPass{TV, TIo, TNext, TGrad, TProb, TSmoothed}"/> for the
     /// tile's flags.</summary>
